@@ -1,0 +1,394 @@
+"""Payloads of the wire contract: one frozen dataclass per message, JSON with ``"v": 1``.
+
+    raw = encode(Ack(stream="6f0c…", upto=41))
+    decode(Ack, raw)            # Ack(stream='6f0c…', upto=41), or BadMessage saying what is wrong
+
+Decoding is strict and total: any bytes give either the message or ``BadMessage``. Unknown
+fields, a missing or mistyped field, a bad id, UUID or enum value are all refused with the
+name of the field. Field checks live in each field's metadata (``check=``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import types
+import typing
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, Union
+
+from broker.errors import BadMessage
+from broker.topics import is_id
+
+VERSION = 1
+M = TypeVar("M")
+
+# -- field checks ---------------------------------------------------------------------------
+
+
+def _uuid(value: Any) -> str | None:
+    try:
+        if str(uuid.UUID(value)) == value:
+            return None
+    except (ValueError, TypeError, AttributeError):
+        pass
+    return "is not a lowercase UUID"
+
+
+def _ident(value: Any) -> str | None:
+    return None if is_id(value) else "is not an id (lowercase letters, digits, hyphens)"
+
+
+def _non_negative(value: Any) -> str | None:
+    return None if value >= 0 else "must not be negative"
+
+
+def _positive(value: Any) -> str | None:
+    return None if value >= 1 else "must be 1 or more"
+
+
+def _percent(value: Any) -> str | None:
+    return None if 0 <= value <= 100 else "must be between 0 and 100"
+
+
+def _one_of(*allowed: str) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        return None if value in allowed else f"must be one of {', '.join(allowed)}"
+
+    return check
+
+
+def _text(value: Any) -> str | None:
+    return None if 0 < len(value) <= 500 else "must be 1 to 500 characters"
+
+
+def _each(check: Callable[[Any], str | None]) -> Callable[[Any], str | None]:
+    def each(values: Any) -> str | None:
+        for value in values:
+            problem = check(value)
+            if problem:
+                return f"has an item {value!r} that {problem}"
+        return None
+
+    return each
+
+
+def _f(check: Callable[[Any], str | None] | None = None, **kw: Any) -> Any:
+    return field(metadata={"check": check} if check else {}, **kw)
+
+
+# -- messages -------------------------------------------------------------------------------
+
+MACHINE_STATES = ("offline", "idle", "busy", "printing", "paused", "error")
+EVENT_TYPES = (
+    "session_started",
+    "session_checkpoint",
+    "job_started",
+    "job_ended",
+    "session_ended",
+    "offline_auth",
+)
+JOB_OUTCOMES = ("completed", "cancelled", "failed")
+END_REASONS = ("badge_out", "job_end", "idle_timeout", "power_loss_recovered", "shutdown")
+MATERIAL_SOURCES = ("estimate", "measured")
+CREDENTIAL_KINDS = ("badge", "pin")
+
+
+@dataclass(frozen=True)
+class AgentStatus:
+    """Retained on ``agent/<id>/status``; the Last Will is the same with ``online=False``."""
+
+    online: bool
+    bdseq: int = _f(_non_negative)
+    version: str = _f(_text)
+    machines: tuple[str, ...] = _f(_each(_ident))
+
+
+@dataclass(frozen=True)
+class MachineState:
+    """Retained live snapshot on ``machine/<id>/state``; ``session`` is the open session's UUID."""
+
+    machine: str = _f(_ident)
+    state: str = _f(_one_of(*MACHINE_STATES))
+    wall_ns: int = _f(_non_negative)
+    job: str | None = None
+    progress: float | None = _f(_percent, default=None)
+    elapsed_s: int | None = _f(_non_negative, default=None)
+    remaining_s: int | None = _f(_non_negative, default=None)
+    temperatures: dict[str, float] = field(default_factory=dict)
+    session: str | None = _f(_uuid, default=None)
+    user: str | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class SessionStarted:
+    """A machine was unlocked (``auth``: online, offline or none — a job started without a badge)."""
+
+    auth: str = _f(_one_of("online", "offline", "none"))
+    visit: str | None = None
+    credential: str | None = None  # allow-list digest of the credential, never the PIN
+
+
+@dataclass(frozen=True)
+class SessionTotals:
+    """Cumulative seconds of an open session, from the monotonic clock of one boot."""
+
+    session_s: int = _f(_non_negative)
+    busy_s: int = _f(_non_negative)
+    job_s: int = _f(_non_negative)
+
+
+@dataclass(frozen=True)
+class JobStarted:
+    job: str = _f(_text)
+    estimate_mm: float | None = _f(_non_negative, default=None)
+
+
+@dataclass(frozen=True)
+class JobEnded:
+    """``filament_mm`` is what the job used, from ``filament_source`` (a prorated estimate or measured)."""
+
+    job: str = _f(_text)
+    outcome: str = _f(_one_of(*JOB_OUTCOMES))
+    job_s: int = _f(_non_negative)
+    progress: float | None = _f(_percent, default=None)
+    filament_mm: float | None = _f(_non_negative, default=None)
+    filament_source: str | None = _f(_one_of(*MATERIAL_SOURCES), default=None)
+    material: str | None = None
+
+
+@dataclass(frozen=True)
+class SessionEnded:
+    reason: str = _f(_one_of(*END_REASONS))
+    session_s: int = _f(_non_negative)
+    busy_s: int = _f(_non_negative)
+    job_s: int = _f(_non_negative)
+
+
+@dataclass(frozen=True)
+class OfflineAuth:
+    """The agent decided alone from its allow-list, while billing did not answer."""
+
+    kind: str = _f(_one_of(*CREDENTIAL_KINDS))
+    credential: str = _f(_text)  # the allow-list digest
+    accepted: bool
+    reason: str = _f(_text)
+    visit: str | None = None
+
+
+EventData = Union[SessionStarted, SessionTotals, JobStarted, JobEnded, SessionEnded, OfflineAuth]
+DATA_TYPES: dict[str, type[Any]] = {
+    "session_started": SessionStarted,
+    "session_checkpoint": SessionTotals,
+    "job_started": JobStarted,
+    "job_ended": JobEnded,
+    "session_ended": SessionEnded,
+    "offline_auth": OfflineAuth,
+}
+
+
+@dataclass(frozen=True)
+class UsageEvent:
+    """One durable event from an agent's outbox, unique by (agent, stream, seq)."""
+
+    stream: str = _f(_uuid)
+    seq: int = _f(_positive)
+    machine: str = _f(_ident)
+    type: str = _f(_one_of(*EVENT_TYPES))
+    session: str = _f(_uuid)
+    boot: str = _f(_text)
+    mono_ns: int = _f(_non_negative)
+    wall_ns: int = _f(_non_negative)
+    wall_synced: bool
+    data: Any  # one of EventData, chosen by ``type``
+
+
+@dataclass(frozen=True)
+class Ack:
+    """Retained: every event of ``stream`` up to seq ``upto`` is committed in billing."""
+
+    stream: str = _f(_uuid)
+    upto: int = _f(_non_negative)
+
+
+@dataclass(frozen=True)
+class AuthRequest:
+    """A badge UID or a PIN presented at ``machine``; ``session`` is the UUID the agent will use."""
+
+    kind: str = _f(_one_of(*CREDENTIAL_KINDS))
+    credential: str = _f(_text)
+    machine: str = _f(_ident)
+    session: str = _f(_uuid)
+
+
+@dataclass(frozen=True)
+class AuthResponse:
+    allow: bool
+    reason: str = _f(_text)
+    session: str = _f(_uuid)
+    visit: str | None = None
+    display_name: str | None = None
+    price_summary: str | None = None
+
+
+@dataclass(frozen=True)
+class AllowEntry:
+    """A credential the agent may accept offline: its digest (see ``credential_digest``)."""
+
+    credential: str = _f(_text)
+    kind: str = _f(_one_of(*CREDENTIAL_KINDS))
+    visit: str = _f(_text)
+    expires: int = _f(_non_negative)  # unix seconds
+    display_name: str | None = None
+    machines: tuple[str, ...] = _f(_each(_ident), default=())
+
+
+@dataclass(frozen=True)
+class Allowlist:
+    """Retained per agent: what it may accept while billing is unreachable."""
+
+    issued: int = _f(_non_negative)  # unix seconds
+    salt: str = _f(_text)
+    credit_cap_cents: int = _f(_non_negative)
+    entries: tuple[AllowEntry, ...] = ()
+
+
+@dataclass(frozen=True)
+class Command:
+    """``resend``: publish again events ``first``..``last`` of ``stream`` from the outbox."""
+
+    cmd: str = _f(_one_of("resend"))
+    stream: str = _f(_uuid)
+    first: int = _f(_positive)
+    last: int = _f(_positive)
+
+
+MESSAGE_FOR_TOPIC: dict[str, type[Any]] = {
+    "status": AgentStatus,
+    "state": MachineState,
+    "events": UsageEvent,
+    "ack": Ack,
+    "auth_req": AuthRequest,
+    "auth_resp": AuthResponse,
+    "allowlist": Allowlist,
+    "cmd": Command,
+}
+
+DIGEST_ITERATIONS = 20_000
+
+
+def credential_digest(kind: str, secret: str, salt: str) -> str:
+    """How an allow-list names a credential without carrying it (PBKDF2-SHA256, per-list salt)."""
+    raw = hashlib.pbkdf2_hmac(
+        "sha256", f"{kind}:{secret}".encode(), salt.encode(), DIGEST_ITERATIONS
+    )
+    return raw.hex()
+
+
+# -- encoding -------------------------------------------------------------------------------
+
+
+def to_dict(message: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"v": VERSION}
+    body.update(dataclasses.asdict(message))
+    return body
+
+
+def encode(message: Any) -> bytes:
+    return json.dumps(to_dict(message), separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def decode(cls: type[M], payload: bytes | bytearray | str) -> M:
+    """Parse ``payload`` as a ``cls`` message, or raise BadMessage naming what is wrong."""
+    try:
+        text = payload.decode("utf-8") if isinstance(payload, bytes | bytearray) else payload
+        body = json.loads(text, parse_constant=_no_constants)
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:
+        raise BadMessage(f"{cls.__name__}: payload is not UTF-8 JSON ({err})") from err
+    if not isinstance(body, dict):
+        raise BadMessage(f"{cls.__name__}: payload must be a JSON object")
+    version = body.pop("v", None)
+    if version != VERSION or isinstance(version, bool):
+        raise BadMessage(f"{cls.__name__}: field 'v' must be {VERSION}, got {version!r}")
+    return _build(cls, body, cls.__name__)
+
+
+def decode_for_topic(kind: str, payload: bytes) -> Any:
+    return decode(MESSAGE_FOR_TOPIC[kind], payload)
+
+
+def _no_constants(name: str) -> None:
+    raise ValueError(f"{name} is not allowed")
+
+
+def _build(cls: type[M], body: Mapping[str, Any], where: str) -> M:
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(body) - set(fields))
+    if unknown:
+        raise BadMessage(f"{where}: unknown field {unknown[0]!r}")
+    hints = typing.get_type_hints(cls)
+    values: dict[str, Any] = {}
+    for name, spec in fields.items():
+        path = f"{where}.{name}"
+        if name not in body:
+            if spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
+                raise BadMessage(f"{path}: missing")
+            continue
+        if name == "data" and cls is UsageEvent:
+            values[name] = _event_data(body, path)
+            continue
+        values[name] = _convert(hints[name], body[name], path)
+        check = spec.metadata.get("check")
+        problem = check(values[name]) if check and values[name] is not None else None
+        if problem:
+            raise BadMessage(f"{path}: {values[name]!r} {problem}")
+    return cls(**values)
+
+
+def _event_data(body: Mapping[str, Any], path: str) -> Any:
+    kind = body.get("type")
+    if kind not in DATA_TYPES:
+        raise BadMessage(f"{path}: cannot decode data for event type {kind!r}")
+    if not isinstance(body["data"], dict):
+        raise BadMessage(f"{path}: must be an object")
+    return _build(DATA_TYPES[kind], body["data"], path)
+
+
+_SCALARS: dict[type[Any], str] = {str: "a string", bool: "true or false", int: "an integer"}
+
+
+def _convert(hint: Any, value: Any, path: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):
+        options = [a for a in typing.get_args(hint) if a is not type(None)]
+        return None if value is None else _convert(options[0], value, path)
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise BadMessage(f"{path}: must be a list")
+        item = typing.get_args(hint)[0]
+        return tuple(_convert(item, v, f"{path}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise BadMessage(f"{path}: must be an object")
+        item = typing.get_args(hint)[1]
+        return {k: _convert(item, v, f"{path}.{k}") for k, v in value.items()}
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, dict):
+            raise BadMessage(f"{path}: must be an object")
+        return _build(typing.cast(type[Any], hint), value, path)
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise BadMessage(f"{path}: must be a finite number, got {value!r}")
+        return float(value)
+    if hint in _SCALARS:
+        if type(value) is not hint:
+            raise BadMessage(f"{path}: must be {_SCALARS[hint]}, got {value!r}")
+        if hint is int and not -(2**63) <= value < 2**63:
+            raise BadMessage(f"{path}: {value} does not fit in 64 bits")
+        return value
+    raise BadMessage(f"{path}: unsupported field type {hint!r}")  # pragma: no cover
