@@ -41,7 +41,7 @@ pytest: $(BIN)/fabmeter
 test: lint typecheck pytest
 
 test-faults: $(BIN)/fabmeter
-	$(BIN)/pytest -q -m faults
+	$(BIN)/pytest -q -m faults; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 5 ]
 
 bench: $(BIN)/fabmeter
 	$(BIN)/python bench/run.py
