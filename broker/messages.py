@@ -256,6 +256,8 @@ class Allowlist:
     salt: str = _f(_text)
     credit_cap_cents: int = _f(_non_negative)
     entries: tuple[AllowEntry, ...] = ()
+    # highest hourly price per machine, so the agent can tell when offline use reaches the cap
+    rates_cents_per_hour: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
