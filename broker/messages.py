@@ -77,8 +77,8 @@ def _each(check: Callable[[Any], str | None]) -> Callable[[Any], str | None]:
     return each
 
 
-def _f(check: Callable[[Any], str | None] | None = None, **kw: Any) -> Any:
-    return field(metadata={"check": check} if check else {}, **kw)
+def _c(check: Callable[[Any], str | None]) -> dict[str, Any]:
+    return {"check": check}
 
 
 # -- messages -------------------------------------------------------------------------------
@@ -103,24 +103,24 @@ class AgentStatus:
     """Retained on ``agent/<id>/status``; the Last Will is the same with ``online=False``."""
 
     online: bool
-    bdseq: int = _f(_non_negative)
-    version: str = _f(_text)
-    machines: tuple[str, ...] = _f(_each(_ident))
+    bdseq: int = field(metadata=_c(_non_negative))
+    version: str = field(metadata=_c(_text))
+    machines: tuple[str, ...] = field(metadata=_c(_each(_ident)))
 
 
 @dataclass(frozen=True)
 class MachineState:
     """Retained live snapshot on ``machine/<id>/state``; ``session`` is the open session's UUID."""
 
-    machine: str = _f(_ident)
-    state: str = _f(_one_of(*MACHINE_STATES))
-    wall_ns: int = _f(_non_negative)
+    machine: str = field(metadata=_c(_ident))
+    state: str = field(metadata=_c(_one_of(*MACHINE_STATES)))
+    wall_ns: int = field(metadata=_c(_non_negative))
     job: str | None = None
-    progress: float | None = _f(_percent, default=None)
-    elapsed_s: int | None = _f(_non_negative, default=None)
-    remaining_s: int | None = _f(_non_negative, default=None)
+    progress: float | None = field(default=None, metadata=_c(_percent))
+    elapsed_s: int | None = field(default=None, metadata=_c(_non_negative))
+    remaining_s: int | None = field(default=None, metadata=_c(_non_negative))
     temperatures: dict[str, float] = field(default_factory=dict)
-    session: str | None = _f(_uuid, default=None)
+    session: str | None = field(default=None, metadata=_c(_uuid))
     user: str | None = None
     detail: str | None = None
 
@@ -129,7 +129,7 @@ class MachineState:
 class SessionStarted:
     """A machine was unlocked (``auth``: online, offline or none — a job started without a badge)."""
 
-    auth: str = _f(_one_of("online", "offline", "none"))
+    auth: str = field(metadata=_c(_one_of("online", "offline", "none")))
     visit: str | None = None
     credential: str | None = None  # allow-list digest of the credential, never the PIN
 
@@ -138,50 +138,50 @@ class SessionStarted:
 class SessionTotals:
     """Cumulative seconds of an open session, from the monotonic clock of one boot."""
 
-    session_s: int = _f(_non_negative)
-    busy_s: int = _f(_non_negative)
-    job_s: int = _f(_non_negative)
+    session_s: int = field(metadata=_c(_non_negative))
+    busy_s: int = field(metadata=_c(_non_negative))
+    job_s: int = field(metadata=_c(_non_negative))
 
 
 @dataclass(frozen=True)
 class JobStarted:
-    job: str = _f(_text)
-    estimate_mm: float | None = _f(_non_negative, default=None)
+    job: str = field(metadata=_c(_text))
+    estimate_mm: float | None = field(default=None, metadata=_c(_non_negative))
 
 
 @dataclass(frozen=True)
 class JobEnded:
     """``filament_mm`` is what the job used, from ``filament_source`` (a prorated estimate or measured)."""
 
-    job: str = _f(_text)
-    outcome: str = _f(_one_of(*JOB_OUTCOMES))
-    job_s: int = _f(_non_negative)
-    progress: float | None = _f(_percent, default=None)
-    filament_mm: float | None = _f(_non_negative, default=None)
-    filament_source: str | None = _f(_one_of(*MATERIAL_SOURCES), default=None)
+    job: str = field(metadata=_c(_text))
+    outcome: str = field(metadata=_c(_one_of(*JOB_OUTCOMES)))
+    job_s: int = field(metadata=_c(_non_negative))
+    progress: float | None = field(default=None, metadata=_c(_percent))
+    filament_mm: float | None = field(default=None, metadata=_c(_non_negative))
+    filament_source: str | None = field(default=None, metadata=_c(_one_of(*MATERIAL_SOURCES)))
     material: str | None = None
 
 
 @dataclass(frozen=True)
 class SessionEnded:
-    reason: str = _f(_one_of(*END_REASONS))
-    session_s: int = _f(_non_negative)
-    busy_s: int = _f(_non_negative)
-    job_s: int = _f(_non_negative)
+    reason: str = field(metadata=_c(_one_of(*END_REASONS)))
+    session_s: int = field(metadata=_c(_non_negative))
+    busy_s: int = field(metadata=_c(_non_negative))
+    job_s: int = field(metadata=_c(_non_negative))
 
 
 @dataclass(frozen=True)
 class OfflineAuth:
     """The agent decided alone from its allow-list, while billing did not answer."""
 
-    kind: str = _f(_one_of(*CREDENTIAL_KINDS))
-    credential: str = _f(_text)  # the allow-list digest
+    kind: str = field(metadata=_c(_one_of(*CREDENTIAL_KINDS)))
+    credential: str = field(metadata=_c(_text))  # the allow-list digest
     accepted: bool
-    reason: str = _f(_text)
+    reason: str = field(metadata=_c(_text))
     visit: str | None = None
 
 
-EventData = Union[SessionStarted, SessionTotals, JobStarted, JobEnded, SessionEnded, OfflineAuth]
+EventData = SessionStarted | SessionTotals | JobStarted | JobEnded | SessionEnded | OfflineAuth
 DATA_TYPES: dict[str, type[Any]] = {
     "session_started": SessionStarted,
     "session_checkpoint": SessionTotals,
@@ -196,14 +196,14 @@ DATA_TYPES: dict[str, type[Any]] = {
 class UsageEvent:
     """One durable event from an agent's outbox, unique by (agent, stream, seq)."""
 
-    stream: str = _f(_uuid)
-    seq: int = _f(_positive)
-    machine: str = _f(_ident)
-    type: str = _f(_one_of(*EVENT_TYPES))
-    session: str = _f(_uuid)
-    boot: str = _f(_text)
-    mono_ns: int = _f(_non_negative)
-    wall_ns: int = _f(_non_negative)
+    stream: str = field(metadata=_c(_uuid))
+    seq: int = field(metadata=_c(_positive))
+    machine: str = field(metadata=_c(_ident))
+    type: str = field(metadata=_c(_one_of(*EVENT_TYPES)))
+    session: str = field(metadata=_c(_uuid))
+    boot: str = field(metadata=_c(_text))
+    mono_ns: int = field(metadata=_c(_non_negative))
+    wall_ns: int = field(metadata=_c(_non_negative))
     wall_synced: bool
     data: Any  # one of EventData, chosen by ``type``
 
@@ -212,25 +212,25 @@ class UsageEvent:
 class Ack:
     """Retained: every event of ``stream`` up to seq ``upto`` is committed in billing."""
 
-    stream: str = _f(_uuid)
-    upto: int = _f(_non_negative)
+    stream: str = field(metadata=_c(_uuid))
+    upto: int = field(metadata=_c(_non_negative))
 
 
 @dataclass(frozen=True)
 class AuthRequest:
     """A badge UID or a PIN presented at ``machine``; ``session`` is the UUID the agent will use."""
 
-    kind: str = _f(_one_of(*CREDENTIAL_KINDS))
-    credential: str = _f(_text)
-    machine: str = _f(_ident)
-    session: str = _f(_uuid)
+    kind: str = field(metadata=_c(_one_of(*CREDENTIAL_KINDS)))
+    credential: str = field(metadata=_c(_text))
+    machine: str = field(metadata=_c(_ident))
+    session: str = field(metadata=_c(_uuid))
 
 
 @dataclass(frozen=True)
 class AuthResponse:
     allow: bool
-    reason: str = _f(_text)
-    session: str = _f(_uuid)
+    reason: str = field(metadata=_c(_text))
+    session: str = field(metadata=_c(_uuid))
     visit: str | None = None
     display_name: str | None = None
     price_summary: str | None = None
@@ -240,21 +240,21 @@ class AuthResponse:
 class AllowEntry:
     """A credential the agent may accept offline: its digest (see ``credential_digest``)."""
 
-    credential: str = _f(_text)
-    kind: str = _f(_one_of(*CREDENTIAL_KINDS))
-    visit: str = _f(_text)
-    expires: int = _f(_non_negative)  # unix seconds
+    credential: str = field(metadata=_c(_text))
+    kind: str = field(metadata=_c(_one_of(*CREDENTIAL_KINDS)))
+    visit: str = field(metadata=_c(_text))
+    expires: int = field(metadata=_c(_non_negative))  # unix seconds
     display_name: str | None = None
-    machines: tuple[str, ...] = _f(_each(_ident), default=())
+    machines: tuple[str, ...] = field(default=(), metadata=_c(_each(_ident)))
 
 
 @dataclass(frozen=True)
 class Allowlist:
     """Retained per agent: what it may accept while billing is unreachable."""
 
-    issued: int = _f(_non_negative)  # unix seconds
-    salt: str = _f(_text)
-    credit_cap_cents: int = _f(_non_negative)
+    issued: int = field(metadata=_c(_non_negative))  # unix seconds
+    salt: str = field(metadata=_c(_text))
+    credit_cap_cents: int = field(metadata=_c(_non_negative))
     entries: tuple[AllowEntry, ...] = ()
     # highest hourly price per machine, so the agent can tell when offline use reaches the cap
     rates_cents_per_hour: dict[str, int] = field(default_factory=dict)
@@ -264,10 +264,10 @@ class Allowlist:
 class Command:
     """``resend``: publish again events ``first``..``last`` of ``stream`` from the outbox."""
 
-    cmd: str = _f(_one_of("resend"))
-    stream: str = _f(_uuid)
-    first: int = _f(_positive)
-    last: int = _f(_positive)
+    cmd: str = field(metadata=_c(_one_of("resend")))
+    stream: str = field(metadata=_c(_uuid))
+    first: int = field(metadata=_c(_positive))
+    last: int = field(metadata=_c(_positive))
 
 
 MESSAGE_FOR_TOPIC: dict[str, type[Any]] = {
