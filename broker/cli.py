@@ -41,3 +41,25 @@ def config(
         raise click.ClickException(str(err)) from err
     for path in written:
         click.echo(f"wrote {path}")
+
+
+@broker.command("bridge")
+@click.option("--name", required=True, help="The remote site's id in the central registry ([[sites]]).")
+@click.option("--remote", required=True, help="HOST:PORT of the central broker.")
+@click.option("--password-file", type=click.Path(path_type=Path, exists=True), required=True,
+              help="The site's password on the central broker (secrets/site-<name>.password).")
+@click.option("--cafile", type=click.Path(path_type=Path), help="CA of the central broker (TLS).")
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="File to write, e.g. /etc/mosquitto/conf.d/fabmeter-bridge.conf.")
+def bridge(name: str, remote: str, password_file: Path, cafile: Path | None, out: Path) -> None:
+    """Write the bridge section that links a site broker (the van) to the central one."""
+    from broker.bridge import Bridge, bridge_conf
+
+    try:
+        conf = bridge_conf(Bridge(name, parse_listen(remote), f"site-{name}",
+                                  password_file.read_text().strip(), cafile))  # fmt: skip
+    except BrokerError as err:
+        raise click.ClickException(str(err)) from err
+    out.write_text(conf)
+    out.chmod(0o600)
+    click.echo(f"wrote {out}")

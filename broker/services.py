@@ -102,11 +102,13 @@ class PrivateMosquitto(_Process):
 
     binary = "mosquitto"
 
-    def __init__(self, workdir: Path, port: int | None = None, conf: Path | None = None) -> None:
+    def __init__(
+        self, workdir: Path, port: int | None = None, conf: Path | None = None, extra: str = ""
+    ) -> None:
         super().__init__(workdir, port)
-        self.conf = conf or self._write_conf()
+        self.conf = conf or self._write_conf(extra)
 
-    def _write_conf(self) -> Path:
+    def _write_conf(self, extra: str) -> Path:
         conf = self.workdir / "mosquitto.conf"
         conf.write_text(
             "\n".join(
@@ -125,6 +127,7 @@ class PrivateMosquitto(_Process):
                     "",
                 ]
             )
+            + extra
         )
         return conf
 
