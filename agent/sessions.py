@@ -1,0 +1,336 @@
+"""The pure core: (what we knew of a machine, a new snapshot, the clock) -> (what we know now, events).
+
+    track, events = advance(track, snapshot, now, rules)
+    [e.type for e in events]     # ['session_started', 'job_started']
+
+A printer's session is bound to its job (``job_end``); a relay machine's to the person who
+badged in (``badge_out``, ``idle_timeout``). No I/O here: the shell writes ``events`` and the
+new ``Track`` to the outbox in one transaction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import uuid
+from dataclasses import dataclass, replace
+from typing import Any
+
+from agent.snapshot import JobView, MachineSnapshot, Now
+from broker.messages import JobEnded, JobStarted, SessionEnded, SessionStarted, SessionTotals
+
+NS = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class Rules:
+    checkpoint_s: float = 45.0
+    idle_timeout_s: float = 600.0
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A usage event before the outbox gives it a stream and a seq."""
+
+    machine: str
+    type: str
+    session: str
+    data: Any
+    now: Now
+
+
+@dataclass(frozen=True)
+class Job:
+    key: str
+    name: str
+    job_ns: int = 0
+    progress: float | None = None
+    estimate_mm: float | None = None
+    filament_mm: float | None = None
+
+
+@dataclass(frozen=True)
+class Session:
+    id: str
+    auth: str  # online / offline / none
+    boot: str
+    last_ns: int  # monotonic clock of the last advance, in ``boot``
+    checkpoint_ns: int
+    idle_since_ns: int
+    visit: str | None = None
+    credential: str | None = None  # allow-list digest (offline auth)
+    holder: str | None = None  # local fingerprint of the credential, for badge-out
+    display_name: str | None = None
+    session_ns: int = 0
+    busy_ns: int = 0
+    job_ns: int = 0
+
+
+@dataclass(frozen=True)
+class Track:
+    """What the agent remembers of one machine between polls (persisted beside the outbox)."""
+
+    machine: str
+    kind: str  # printer / relay
+    session: Session | None = None
+    job: Job | None = None
+    busy: bool = False
+    last_ended_key: str | None = None
+    primed: bool = False  # a snapshot was seen since this track began
+
+
+Step = tuple[Track, list[Pending]]
+
+
+# -- polling ----------------------------------------------------------------------------------
+
+
+def advance(track: Track, snap: MachineSnapshot, now: Now, rules: Rules = Rules()) -> Step:
+    """Account the time since the last poll, then turn what changed into usage events."""
+    events: list[Pending] = []
+    if track.session and track.session.boot != now.boot:
+        track, events = _recover(track, snap, now)
+    track = _accumulate(track, now)
+    for step in (_jobs, _short_job, _unclaimed_use, _idle_timeout):
+        track, more = step(track, snap, now, rules)
+        events += more
+    track, more = _checkpoint(track, now, rules)
+    busy = snap.busy if snap.state != "offline" else track.busy
+    return replace(track, busy=busy, primed=True), events + more
+
+
+def _accumulate(track: Track, now: Now) -> Track:
+    s = track.session
+    if s is None:
+        return track
+    dt = max(now.mono_ns - s.last_ns, 0)
+    job = replace(track.job, job_ns=track.job.job_ns + dt) if track.job else None
+    session = replace(
+        s,
+        last_ns=now.mono_ns,
+        session_ns=s.session_ns + dt,
+        busy_ns=s.busy_ns + (dt if track.busy else 0),
+        job_ns=s.job_ns + (dt if track.job else 0),
+    )
+    return replace(track, session=session, job=job)
+
+
+def _jobs(track: Track, snap: MachineSnapshot, now: Now, rules: Rules) -> Step:
+    events: list[Pending] = []
+    view = snap.job
+    if track.job and (snap.running and view and view.key != track.job.key):
+        track, events = _end_job(track, None, now, "cancelled")  # replaced unseen
+    if track.job and not snap.running and snap.state != "offline":
+        shown = view if view and view.key == track.job.key else None
+        outcome = (shown.outcome if shown else None) or ("failed" if snap.state == "error" else "cancelled")
+        track, more = _end_job(track, shown, now, outcome)
+        return track, events + more
+    if snap.running and view and not track.job:
+        track, more = _start_job(track, view, now)
+        events += more
+    elif snap.running and view and track.job:
+        track = replace(track, job=_follow(track.job, view))
+    return track, events
+
+
+def _follow(job: Job, view: JobView) -> Job:
+    return replace(
+        job,
+        progress=view.progress if view.progress is not None else job.progress,
+        estimate_mm=view.estimate_mm if view.estimate_mm is not None else job.estimate_mm,
+        filament_mm=view.filament_mm if view.filament_mm is not None else job.filament_mm,
+    )
+
+
+def _start_job(track: Track, view: JobView, now: Now) -> Step:
+    events: list[Pending] = []
+    if track.session is None:
+        track, events = open_session(track, now, session_id=str(uuid.uuid4()), auth="none")
+    assert track.session is not None
+    job = _follow(Job(key=view.key, name=view.name), view)
+    data = JobStarted(job=view.name[:500], estimate_mm=view.estimate_mm)
+    events.append(Pending(track.machine, "job_started", track.session.id, data, now))
+    return replace(track, job=job), events
+
+
+def _end_job(
+    track: Track, shown: JobView | None, now: Now, outcome: str, *, close: bool = True
+) -> Step:
+    assert track.job is not None and track.session is not None
+    job = _follow(track.job, shown) if shown else track.job
+    if outcome == "completed":
+        job = replace(job, progress=100.0)
+    filament_mm, source = _filament(job, outcome)
+    data = JobEnded(
+        job=job.name[:500],
+        outcome=outcome,
+        job_s=job.job_ns // NS,
+        progress=job.progress,
+        filament_mm=filament_mm,
+        filament_source=source,
+    )
+    session = track.session
+    events = [Pending(track.machine, "job_ended", session.id, data, now)]
+    track = replace(track, job=None, last_ended_key=job.key)
+    if track.kind == "printer" and close:
+        track, more = end_session(track, now, "job_end")
+        events += more
+    else:
+        track = replace(track, session=replace(session, idle_since_ns=now.mono_ns))
+    return track, events
+
+
+def _filament(job: Job, outcome: str) -> tuple[float | None, str | None]:
+    """Measured when the controller counts it; else the whole-file estimate, prorated unless completed."""
+    if job.filament_mm is not None:
+        return round(job.filament_mm, 1), "measured"
+    if job.estimate_mm is None:
+        return None, None
+    share = 1.0 if outcome == "completed" else (job.progress or 0.0) / 100
+    return round(job.estimate_mm * share, 1), "estimate"
+
+
+def _short_job(track: Track, snap: MachineSnapshot, now: Now, rules: Rules) -> Step:
+    """A job that started and ended between two polls: only its finished view was ever seen."""
+    view = snap.job
+    if snap.running or view is None or view.outcome is None or view.key == track.last_ended_key:
+        return track, []
+    if not track.primed:  # shown since before we started watching: not ours to count
+        return replace(track, last_ended_key=view.key), []
+    track, events = _start_job(track, replace(view, outcome=None), now)
+    track, more = _end_job(track, view, now, view.outcome)
+    return track, events + more
+
+
+def _unclaimed_use(track: Track, snap: MachineSnapshot, now: Now, rules: Rules) -> Step:
+    """A relay machine running with nobody badged in (no interlock) still gets a session."""
+    if track.session or track.kind != "relay" or snap.state != "busy":
+        return track, []
+    return open_session(track, now, session_id=str(uuid.uuid4()), auth="none")
+
+
+def _idle_timeout(track: Track, snap: MachineSnapshot, now: Now, rules: Rules) -> Step:
+    s = track.session
+    if s is None:
+        return track, []
+    if track.job or snap.busy or track.busy:  # idle time counts from the first idle poll
+        return replace(track, session=replace(s, idle_since_ns=now.mono_ns)), []
+    if now.mono_ns - s.idle_since_ns < rules.idle_timeout_s * NS:
+        return track, []
+    return end_session(track, now, "idle_timeout")
+
+
+def _checkpoint(track: Track, now: Now, rules: Rules) -> Step:
+    s = track.session
+    if s is None or now.mono_ns - s.checkpoint_ns < rules.checkpoint_s * NS:
+        return track, []
+    event = Pending(track.machine, "session_checkpoint", s.id, totals(s), now)
+    return replace(track, session=replace(s, checkpoint_ns=now.mono_ns)), [event]
+
+
+def totals(s: Session) -> SessionTotals:
+    return SessionTotals(session_s=s.session_ns // NS, busy_s=s.busy_ns // NS, job_s=s.job_ns // NS)
+
+
+# -- recovery after a restart or a power loss -----------------------------------------------
+
+
+def _recover(track: Track, snap: MachineSnapshot, now: Now) -> Step:
+    """Continue a session whose job still runs (new boot, totals carried); close any other."""
+    assert track.session is not None
+    s = replace(track.session, boot=now.boot, last_ns=now.mono_ns, checkpoint_ns=now.mono_ns)
+    s = replace(s, idle_since_ns=now.mono_ns)
+    if track.job and snap.running and snap.job and snap.job.key == track.job.key:
+        return replace(track, session=s), []
+    if snap.state == "offline" and track.job:
+        return replace(track, session=s), []  # cannot tell yet: decide when the machine answers
+    track = replace(track, session=s, busy=False)
+    events: list[Pending] = []
+    if track.job:
+        shown = snap.job if snap.job and snap.job.key == track.job.key and snap.job.outcome else None
+        # the job is gone and we never saw how it ended: the printer lost power with us
+        outcome = shown.outcome if shown and shown.outcome else "failed"
+        track, events = _end_job(track, shown, now, outcome, close=False)
+    more = _ended(track, now, "power_loss_recovered")
+    return replace(track, session=None, job=None), events + more
+
+
+# -- people ------------------------------------------------------------------------------
+
+
+def open_session(
+    track: Track,
+    now: Now,
+    *,
+    session_id: str,
+    auth: str,
+    visit: str | None = None,
+    credential: str | None = None,
+    holder: str | None = None,
+    display_name: str | None = None,
+) -> Step:
+    """Start a session (a credential was accepted, or a machine started with nobody identified)."""
+    session = Session(
+        id=session_id,
+        auth=auth,
+        boot=now.boot,
+        last_ns=now.mono_ns,
+        checkpoint_ns=now.mono_ns,
+        idle_since_ns=now.mono_ns,
+        visit=visit,
+        credential=credential,
+        holder=holder,
+        display_name=display_name,
+    )
+    data = SessionStarted(auth=auth, visit=visit, credential=credential)
+    return replace(track, session=session), [Pending(track.machine, "session_started", session_id, data, now)]
+
+
+def claim(track: Track, now: Now, **who: Any) -> Step:
+    """A person identified at a machine whose unclaimed (``auth="none"``) session is running: it stays
+    one session; the person is noted locally so badge-out works, billing attaches it at the desk."""
+    assert track.session is not None
+    return replace(track, session=replace(track.session, **who)), []
+
+
+def badge(track: Track, holder: str, now: Now) -> Step:
+    """The same credential presented again: badge-out, unless a job is running (never cut a print)."""
+    s = track.session
+    if s is None or s.holder != holder or track.job is not None:
+        return track, []
+    return end_session(_accumulate(track, now), now, "badge_out")
+
+
+def end_session(track: Track, now: Now, reason: str) -> Step:
+    return replace(track, session=None), _ended(track, now, reason)
+
+
+def _ended(track: Track, now: Now, reason: str) -> list[Pending]:
+    s = track.session
+    assert s is not None
+    t = totals(s)
+    data = SessionEnded(reason=reason, session_s=t.session_s, busy_s=t.busy_s, job_s=t.job_s)
+    return [Pending(track.machine, "session_ended", s.id, data, now)]
+
+
+def shutdown(track: Track, now: Now) -> Step:
+    """The agent stops cleanly: close an idle session; a running job keeps its session for the restart."""
+    if track.session is None or track.job is not None or track.busy:
+        return track, []
+    return end_session(_accumulate(track, now), now, "shutdown")
+
+
+# -- persistence ------------------------------------------------------------------------------
+
+
+def dump_track(track: Track) -> str:
+    return json.dumps(dataclasses.asdict(track), separators=(",", ":"))
+
+
+def load_track(text: str) -> Track:
+    raw = json.loads(text)
+    session = Session(**raw.pop("session")) if raw.get("session") else None
+    job = Job(**raw.pop("job")) if raw.get("job") else None
+    raw.pop("session", None)
+    raw.pop("job", None)
+    return Track(**raw, session=session, job=job)
