@@ -1,0 +1,198 @@
+"""The server's configuration (``server.toml``): one frozen dataclass, built in one place.
+
+    config = ServerConfig.from_file(Path("/etc/fabmeter/server.toml"), environ=os.environ)
+    config.database_url      # FABMETER_DATABASE_URL overrides it
+    config.mqtt.port, config.organisation.tax_regime, config.billing.gap_wait_s
+
+Every setting is documented in ``deploy/server.example.toml`` (a test keeps that true).
+The billing service, the dashboard and the receipt printer all read this file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+from broker.settings import ConfigError, Settings
+
+PRINTER_KINDS = ("none", "dummy", "file", "serial", "usb", "network")
+TAX_REGIMES = ("vat", "franchise")
+FRANCHISE_MENTION = "TVA non applicable, art. 293 B du CGI"
+
+
+@dataclass(frozen=True)
+class MqttConfig:
+    """How billing reaches the broker (TLS and a password file in production)."""
+
+    host: str = "127.0.0.1"
+    port: int = 1883
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+    ca_file: Path | None = None
+    client_id: str = "billing"
+    session_expiry_s: int = 7 * 86400
+    keepalive_s: int = 30
+
+
+@dataclass(frozen=True)
+class PrinterConfig:
+    """The receipt printer: ``kind`` selects which of the other keys matter."""
+
+    kind: str = "none"
+    path: Path | None = None  # file: where the ESC/POS bytes go
+    device: str = "/dev/ttyUSB0"  # serial
+    baudrate: int = 19200
+    usb_vendor: int = 0x04B8
+    usb_product: int = 0x0202
+    host: str | None = None  # network
+    port: int = 9100
+    columns: int = 42
+    timeout_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class OrganisationConfig:
+    """Who issues receipts and invoices, and under which tax regime."""
+
+    name: str
+    address: str
+    siret: str
+    tax_regime: str = "franchise"
+    vat_rate: Decimal = Decimal("20")
+    legal_mention: str = FRANCHISE_MENTION
+    currency: str = "EUR"
+
+
+@dataclass(frozen=True)
+class BillingConfig:
+    """Knobs of ingest, authorization and the allow-list."""
+
+    batch_max: int = 1000
+    batch_wait_s: float = 0.05
+    gap_wait_s: float = 2.0
+    pin_digits: int = 6
+    lockout_failures: int = 5
+    lockout_window_s: int = 900
+    allowlist_validity_s: int = 12 * 3600
+    offline_credit_cap_cents: int = 2000
+    live_cost: bool = True
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Everything the server side needs; secrets are read from their files at load."""
+
+    database_url: str
+    redis_url: str
+    pepper: str
+    secret_key: str | None
+    mqtt: MqttConfig
+    printer: PrinterConfig
+    organisation: OrganisationConfig
+    billing: BillingConfig
+    path: Path | None = None
+
+    @classmethod
+    def from_file(cls, path: Path, environ: Mapping[str, str] = os.environ) -> ServerConfig:
+        settings = Settings.load(path, environ=environ)
+        config = cls.from_settings(settings)
+        settings.finish()
+        return config
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> ServerConfig:
+        return cls(
+            database_url=_database_url(s),
+            redis_url=s.text("redis_url", "redis://127.0.0.1:6379/0"),
+            pepper=s.secret("pepper"),
+            secret_key=s.secret("secret_key", None),
+            mqtt=_mqtt(s.section("mqtt")),
+            printer=_printer(s.section("printer")),
+            organisation=_organisation(s.section("organisation", required=True)),
+            billing=_billing(s.section("billing")),
+            path=s.path,
+        )
+
+
+def _database_url(s: Settings) -> str:
+    """A SQLite file beside the config unless told otherwise (``FABMETER_DATABASE_URL``)."""
+    url: str = s.text("database_url", "sqlite:///fabmeter.db")
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and url != prefix + ":memory:" and not url.startswith(prefix + "/"):
+        url = prefix + str(s.path.parent.resolve() / url[len(prefix) :])
+    return url
+
+
+def _mqtt(s: Settings) -> MqttConfig:
+    d = MqttConfig()
+    return MqttConfig(
+        host=s.text("host", d.host),
+        port=s.integer("port", d.port, minimum=1),
+        username=s.text("username", None),
+        password=s.secret("password", None),
+        tls=s.boolean("tls", d.tls),
+        ca_file=s.path_value("ca_file", None),
+        client_id=s.text("client_id", d.client_id),
+        session_expiry_s=s.integer("session_expiry_s", d.session_expiry_s, minimum=60),
+        keepalive_s=s.integer("keepalive_s", d.keepalive_s, minimum=5),
+    )
+
+
+def _printer(s: Settings) -> PrinterConfig:
+    d = PrinterConfig()
+    config = PrinterConfig(
+        kind=s.choice("kind", PRINTER_KINDS, d.kind),
+        path=s.path_value("path", None),
+        device=s.text("device", d.device),
+        baudrate=s.integer("baudrate", d.baudrate, minimum=1200),
+        usb_vendor=s.integer("usb_vendor", d.usb_vendor, minimum=0),
+        usb_product=s.integer("usb_product", d.usb_product, minimum=0),
+        host=s.text("host", None),
+        port=s.integer("port", d.port, minimum=1),
+        columns=s.integer("columns", d.columns, minimum=32),
+        timeout_s=s.number("timeout_s", d.timeout_s, minimum=0.1),
+    )
+    if config.kind == "file" and config.path is None:
+        raise s.error("path", "is needed when kind = \"file\"")
+    if config.kind == "network" and not config.host:
+        raise s.error("host", "is needed when kind = \"network\"")
+    return config
+
+
+def _organisation(s: Settings) -> OrganisationConfig:
+    regime = s.choice("tax_regime", TAX_REGIMES, "franchise")
+    rate = s.number("vat_rate", 20.0, minimum=0.0)
+    default_mention = FRANCHISE_MENTION if regime == "franchise" else ""
+    return OrganisationConfig(
+        name=s.text("name"),
+        address=s.text("address"),
+        siret=s.text("siret"),
+        tax_regime=regime,
+        vat_rate=Decimal(str(rate)).quantize(Decimal("0.01")),
+        legal_mention=s.text("legal_mention", default_mention),
+        currency=s.choice("currency", ("EUR",), "EUR"),
+    )
+
+
+def _billing(s: Settings) -> BillingConfig:
+    d = BillingConfig()
+    return BillingConfig(
+        batch_max=s.integer("batch_max", d.batch_max, minimum=1),
+        batch_wait_s=s.number("batch_wait_s", d.batch_wait_s, minimum=0.0),
+        gap_wait_s=s.number("gap_wait_s", d.gap_wait_s, minimum=0.0),
+        pin_digits=s.integer("pin_digits", d.pin_digits, minimum=6),
+        lockout_failures=s.integer("lockout_failures", d.lockout_failures, minimum=1),
+        lockout_window_s=s.integer("lockout_window_s", d.lockout_window_s, minimum=1),
+        allowlist_validity_s=s.integer("allowlist_validity_s", d.allowlist_validity_s, minimum=60),
+        offline_credit_cap_cents=s.integer(
+            "offline_credit_cap_cents", d.offline_credit_cap_cents, minimum=0
+        ),
+        live_cost=s.boolean("live_cost", d.live_cost),
+    )
+
+
+__all__ = ["ConfigError", "ServerConfig"]
