@@ -72,7 +72,7 @@ class BillingConfig:
     """Knobs of ingest, authorization and the allow-list."""
 
     batch_max: int = 1000
-    batch_wait_s: float = 0.05
+    tick_s: float = 0.5
     gap_wait_s: float = 2.0
     pin_digits: int = 6
     lockout_failures: int = 5
@@ -182,7 +182,7 @@ def _billing(s: Settings) -> BillingConfig:
     d = BillingConfig()
     return BillingConfig(
         batch_max=s.integer("batch_max", d.batch_max, minimum=1),
-        batch_wait_s=s.number("batch_wait_s", d.batch_wait_s, minimum=0.0),
+        tick_s=s.number("tick_s", d.tick_s, minimum=0.01),
         gap_wait_s=s.number("gap_wait_s", d.gap_wait_s, minimum=0.0),
         pin_digits=s.integer("pin_digits", d.pin_digits, minimum=6),
         lockout_failures=s.integer("lockout_failures", d.lockout_failures, minimum=1),

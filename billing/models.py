@@ -298,6 +298,7 @@ class UsageSession(Base):
     job: Mapped[str | None] = mapped_column(String(500))
     job_state: Mapped[str | None] = mapped_column(String(20))  # running | JOB_OUTCOMES
     job_progress_milli: Mapped[int | None] = mapped_column(Integer)  # 0..100000
+    job_estimate_mm_milli: Mapped[int | None] = mapped_column(Integer)  # whole-file estimate
     filament_mm_milli: Mapped[int] = mapped_column(Integer, default=0)
     material_code: Mapped[str | None] = mapped_column(String(40))
     expected_end_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,120 @@
+"""From a usage session to charge lines on its visit, with the tariff version they used.
+
+    charge_session(db, session)      # an ended session with a visit → lines, state 'priced'
+    cost_so_far(db, session)         # Decimal for the live board, from the last checkpoint
+    attach_session(db, session_id, visit_id, actor="alice")   # a print nobody badged for
+"""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from billing.audit import audit
+from billing.errors import InvalidOperation, NotFound
+from billing.models import THOUSAND, ChargeLine, Material, TariffVersion, UsageSession
+from billing.money import euros, to_cents
+from billing.pricing import Line, MaterialPrice, TimeTariff, Usage, price_session, total
+from billing.tariffs import current_version, unit_name
+from billing.visits import get_visit
+
+log = logging.getLogger(__name__)
+MILLICENTS = Decimal(100_000)
+
+
+def time_tariff(version: TariffVersion) -> TimeTariff:
+    return TimeTariff(
+        unit_price=euros(version.unit_price_cents), unit_s=version.unit_s,
+        minimum_units=version.minimum_units, start_fee=euros(version.start_fee_cents),
+        grace_s=version.grace_s, basis=version.basis, material_applies=version.material_applies,
+        unit_name=unit_name(version.unit_s),
+    )  # fmt: skip
+
+
+def material_price(material: Material) -> MaterialPrice:
+    return MaterialPrice(material.name, material.diameter_mm, material.density_g_cm3, material.price_per_gram)
+
+
+def session_material(db: Session, session: UsageSession) -> Material | None:
+    """The material the job named, else the one loaded on the machine."""
+    if session.material_code:
+        named = db.scalars(select(Material).where(Material.code == session.material_code)).first()
+        if named is not None:
+            return named
+    return session.machine.material
+
+
+def usage_of(session: UsageSession) -> Usage:
+    return Usage(session.session_s, session.busy_s, session.job_s, session.filament_mm)
+
+
+def price_lines(db: Session, session: UsageSession) -> tuple[TariffVersion | None, tuple[Line, ...]]:
+    if session.visit is None:
+        return None, ()
+    version = current_version(db, session.machine_id, session.visit.category_id)
+    if version is None:
+        return None, ()
+    material = session_material(db, session)
+    lines = price_session(
+        usage_of(session), time_tariff(version),
+        material_price(material) if material else None, session.machine.name,
+    )  # fmt: skip
+    return version, lines
+
+
+def charge_session(db: Session, session: UsageSession) -> list[ChargeLine]:
+    """Price an ended session onto its visit once; later calls change nothing."""
+    if session.state != "ended" or session.visit is None:
+        return []
+    version, lines = price_lines(db, session)
+    if version is None:
+        audit(db, "billing", "no_tariff", f"session {session.id}",
+              f"{session.machine_id} has no tariff for category {session.visit.category.code}")  # fmt: skip
+    material = session_material(db, session)
+    rows = [_row(session, version, line, material) for line in lines]
+    db.add_all(rows)
+    session.state = "priced"
+    return rows
+
+
+def _row(session: UsageSession, version: TariffVersion | None, line: Line, material: Material | None) -> ChargeLine:
+    assert session.visit_id is not None
+    return ChargeLine(
+        visit_id=session.visit_id, session_id=session.id, kind=line.kind,
+        description=line.description, quantity_milli=int(line.quantity * THOUSAND),
+        unit=line.unit, unit_price_millicents=int(line.unit_price * MILLICENTS),
+        amount_cents=to_cents(line.amount), tariff_version_id=version.id if version else None,
+        material_id=material.id if material and line.kind == "material" else None,
+        created_by="billing",
+    )  # fmt: skip
+
+
+def cost_so_far(db: Session, session: UsageSession) -> Decimal | None:
+    """What the session would cost if it ended now; None when nobody is attached."""
+    version, lines = price_lines(db, session)
+    return None if version is None else total(lines)
+
+
+def attach_session(db: Session, session_id: str, visit_id: int, *, actor: str) -> UsageSession:
+    """Give an unclaimed session (a job started with no badge) to a visit; price it if ended."""
+    session = db.get(UsageSession, session_id)
+    if session is None:
+        raise NotFound(f"no session {session_id}")
+    if session.visit_id is not None:
+        raise InvalidOperation(f"session {session_id} already belongs to visit {session.visit_id}")
+    visit = get_visit(db, visit_id)
+    if visit.state == "closed":
+        raise InvalidOperation(f"visit {visit_id} is closed")
+    session.visit = visit
+    audit(db, actor, "attach_session", f"session {session_id}", f"visit {visit_id}")
+    charge_session(db, session)
+    db.flush()
+    return session
+
+
+def unassigned_sessions(db: Session) -> list[UsageSession]:
+    query = select(UsageSession).where(UsageSession.visit_id.is_(None)).order_by(UsageSession.started_at)
+    return list(db.scalars(query))

@@ -1,0 +1,143 @@
+"""Apply an agent's usage events, in seq order, to usage sessions (and price ended ones).
+
+    apply_event(db, "pi-printer", event, now)    # returns the session it touched
+
+Every effect is idempotent: totals only grow, a session is priced once, so replaying an
+event (a resend, a redelivery after a crash) changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from sqlalchemy.orm import Session
+
+from billing.audit import audit
+from billing.charges import charge_session
+from billing.models import THOUSAND, Machine, UsageSession, Visit
+from billing.pricing import filament_used_mm
+from broker.messages import (
+    JobEnded,
+    JobStarted,
+    OfflineAuth,
+    SessionEnded,
+    SessionStarted,
+    SessionTotals,
+    UsageEvent,
+)
+
+log = logging.getLogger(__name__)
+
+
+def event_time(event: UsageEvent, now: datetime) -> datetime:
+    """The event's wall time when the agent's clock was synced, else when billing got it."""
+    if event.wall_synced and event.wall_ns > 0:
+        return datetime.fromtimestamp(event.wall_ns / 1e9, UTC)
+    return now
+
+
+def ensure_machine(db: Session, agent: str, machine_id: str) -> Machine:
+    """The machine, registered on first sight (staff name it and set tariffs later)."""
+    machine = db.get(Machine, machine_id)
+    if machine is None:
+        machine = Machine(id=machine_id, name=machine_id, kind="other", agent=agent)
+        db.add(machine)
+        db.flush()
+        log.info("machine %s of agent %s registered on first event", machine_id, agent)
+    elif machine.agent is None:
+        machine.agent = agent
+    return machine
+
+
+def session_for(db: Session, agent: str, event: UsageEvent, now: datetime) -> UsageSession:
+    session = db.get(UsageSession, event.session)
+    if session is None:
+        ensure_machine(db, agent, event.machine)
+        session = UsageSession(
+            id=event.session, agent=agent, machine_id=event.machine, auth="none",
+            state="open", started_at=event_time(event, now), session_s=0, busy_s=0, job_s=0,
+            filament_mm_milli=0,
+        )  # fmt: skip
+        db.add(session)
+    return session
+
+
+def _visit_id(db: Session, text: str | None) -> int | None:
+    if text is None or not text.isdigit():
+        return None
+    return int(text) if db.get(Visit, int(text)) is not None else None
+
+
+def _grow(session: UsageSession, session_s: int, busy_s: int, job_s: int) -> None:
+    session.session_s = max(session.session_s, session_s)
+    session.busy_s = max(session.busy_s, busy_s)
+    session.job_s = max(session.job_s, job_s)
+
+
+def _started(db: Session, session: UsageSession, data: SessionStarted, event: UsageEvent, now: datetime) -> None:
+    session.auth = data.auth
+    session.credential = data.credential
+    session.started_at = event_time(event, now)
+    if session.visit_id is None:
+        session.visit_id = _visit_id(db, data.visit)
+
+
+def _job_started(session: UsageSession, data: JobStarted) -> None:
+    session.job = data.job
+    session.job_state = "running"
+    if data.estimate_mm is not None:
+        session.job_estimate_mm_milli = int(Decimal(str(data.estimate_mm)) * THOUSAND)
+
+
+def _job_ended(session: UsageSession, data: JobEnded) -> None:
+    estimate = session.job_estimate_mm_milli
+    used = filament_used_mm(
+        measured_mm=None if data.filament_mm is None else Decimal(str(data.filament_mm)),
+        estimate_mm=None if estimate is None else Decimal(estimate) / THOUSAND,
+        outcome=data.outcome,
+        progress=None if data.progress is None else Decimal(str(data.progress)),
+    )
+    session.job = data.job
+    session.job_state = data.outcome
+    session.job_progress_milli = None if data.progress is None else int(Decimal(str(data.progress)) * THOUSAND)
+    session.filament_mm_milli += int(used * THOUSAND)
+    session.material_code = data.material or session.material_code
+    session.job_s = max(session.job_s, data.job_s)
+    session.expected_end_at = None
+
+
+def _ended(db: Session, session: UsageSession, data: SessionEnded, event: UsageEvent, now: datetime) -> None:
+    _grow(session, data.session_s, data.busy_s, data.job_s)
+    if session.state != "open":
+        return
+    session.state = "ended"
+    session.end_reason = data.reason
+    session.ended_at = event_time(event, now)
+    session.expected_end_at = None
+    if session.job_state == "running":
+        session.job_state = None
+    charge_session(db, session)
+
+
+def apply_event(db: Session, agent: str, event: UsageEvent, now: datetime) -> UsageSession | None:
+    """Apply one event; returns the session it changed (None for an offline-auth record)."""
+    data = event.data
+    if isinstance(data, OfflineAuth):
+        verdict = "accepted" if data.accepted else "refused"
+        audit(db, f"agent:{agent}", "offline_auth", f"machine {event.machine}",
+              f"{data.kind} {verdict} ({data.reason}) visit {data.visit}")  # fmt: skip
+        return None
+    session = session_for(db, agent, event, now)
+    if isinstance(data, SessionStarted):
+        _started(db, session, data, event, now)
+    elif isinstance(data, SessionTotals):
+        _grow(session, data.session_s, data.busy_s, data.job_s)
+    elif isinstance(data, JobStarted):
+        _job_started(session, data)
+    elif isinstance(data, JobEnded):
+        _job_ended(session, data)
+    elif isinstance(data, SessionEnded):
+        _ended(db, session, data, event, now)
+    return session

@@ -1,0 +1,136 @@
+"""Ingest at the database level: idempotence, ordering, gaps and bad messages (no broker)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from billing.ingest import Inbox, Received
+from billing.models import ChargeLine, InboxEvent, RejectedMessage, StreamPosition, UsageSession
+from billing.visits import open_visit, visit_total
+from broker.messages import Ack, Command
+from tests.billing.agentsim import AgentSim
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def inbox(engine: Engine, db: Session) -> Inbox:
+    return Inbox(sessionmaker(engine, expire_on_commit=False), gap_wait_s=2.0, clock=CLOCK)
+
+
+CLOCK = Clock()
+
+
+def laser_session(db: Session, pepper: str) -> tuple[AgentSim, int]:
+    visit = open_visit(db, pepper=pepper, category="walk-in", actor="t").visit
+    db.commit()
+    sim = AgentSim("pi-laser", "laser-1")
+    sim.session_started(visit=str(visit.id))
+    sim.checkpoint(60, 30)
+    sim.session_ended("badge_out", 700, 601)  # 601 s busy → 11 started minutes at 0,50
+    return sim, visit.id
+
+
+def received(sim: AgentSim, seqs: list[int] | None = None) -> list[Received]:
+    chosen = [p for s, p in sim.payloads if seqs is None or s in seqs]
+    return [Received(sim.topic, payload, i) for i, payload in enumerate(chosen)]
+
+
+def test_a_session_becomes_lines_and_the_ack_covers_it(inbox: Inbox, db: Session, pepper: str) -> None:
+    sim, visit_id = laser_session(db, pepper)
+    result = inbox.commit(received(sim))
+    assert result.acks == [("pi-laser", Ack(sim.stream, 3))]
+    db.expire_all()
+    assert visit_total(db, visit_id) == Decimal("5.50")
+    session = db.get(UsageSession, sim.session)
+    assert session is not None and session.state == "priced" and session.busy_s == 601
+
+
+def test_the_same_event_twice_changes_nothing(inbox: Inbox, db: Session, pepper: str) -> None:
+    sim, visit_id = laser_session(db, pepper)
+    inbox.commit(received(sim) + received(sim))
+    again = inbox.commit(received(sim))
+    assert again.acks == [("pi-laser", Ack(sim.stream, 3))]  # duplicates are re-acked
+    db.expire_all()
+    assert db.scalar(select(func.count()).select_from(InboxEvent)) == 3
+    assert db.scalar(select(func.count()).select_from(ChargeLine)) == 1
+    assert visit_total(db, visit_id) == Decimal("5.50")
+
+
+def test_events_out_of_order_wait_for_the_hole(inbox: Inbox, db: Session, pepper: str) -> None:
+    sim, visit_id = laser_session(db, pepper)
+    first = inbox.commit(received(sim, [1, 3]))
+    assert first.acks == [("pi-laser", Ack(sim.stream, 1))]
+    db.expire_all()
+    assert visit_total(db, visit_id) == 0  # the end is stored but not applied before seq 2
+    second = inbox.commit(received(sim, [2]))
+    assert second.acks == [("pi-laser", Ack(sim.stream, 3))]
+    db.expire_all()
+    assert visit_total(db, visit_id) == Decimal("5.50")
+
+
+def test_a_hole_asks_for_resend_after_the_wait(inbox: Inbox, db: Session, pepper: str) -> None:
+    sim, _ = laser_session(db, pepper)
+    for _ in range(3):
+        sim.checkpoint(800)
+    inbox.commit(received(sim, [1, 2, 5, 6]))
+    assert inbox.resends() == []
+    CLOCK.now += 2.5
+    assert inbox.resends() == [("pi-laser", Command("resend", sim.stream, 3, 4))]
+    assert inbox.resends() == []  # not asked again at once
+    inbox.commit(received(sim, [3, 4]))
+    CLOCK.now += 60
+    assert inbox.resends() == []
+
+
+def test_position_survives_a_restart(engine: Engine, db: Session, pepper: str) -> None:
+    sim, _ = laser_session(db, pepper)
+    Inbox(sessionmaker(engine)).commit(received(sim, [1, 3]))
+    fresh = Inbox(sessionmaker(engine))
+    assert fresh.positions() == [("pi-laser", Ack(sim.stream, 1))]
+    assert fresh.commit(received(sim, [2])).acks == [("pi-laser", Ack(sim.stream, 3))]
+    position = db.get(StreamPosition, ("pi-laser", sim.stream))
+    assert position is not None and position.upto == 3
+
+
+def test_bad_messages_are_recorded_and_counted(inbox: Inbox, db: Session) -> None:
+    bad = [
+        Received("fabmeter/v1/agent/pi-x/events", b"\xff\xfe", 1),
+        Received("fabmeter/v1/agent/pi-x/events", b'{"v": 1, "stream": 3}', 2),
+        Received("fabmeter/v1/agent/PI/events", b"{}", 3),
+    ]
+    result = inbox.commit(bad)
+    assert result.rejected == 3 and result.acks == []
+    reasons = db.scalars(select(RejectedMessage.reason).order_by(RejectedMessage.id)).all()
+    assert "not UTF-8 JSON" in reasons[0]
+    assert "UsageEvent.stream" in reasons[1]
+    assert "agent id 'PI'" in reasons[2]
+
+
+def test_unclaimed_print_is_priced_when_staff_attach_it(inbox: Inbox, db: Session, pepper: str) -> None:
+    from billing.charges import attach_session, unassigned_sessions
+
+    sim = AgentSim("pi-printer", "printer-1")
+    sim.session_started(visit=None, auth="none")
+    sim.job_started("boat.gcode", estimate_mm=10000)
+    sim.job_ended("boat.gcode", "cancelled", 2700, progress=42.5)
+    sim.session_ended("job_end", 2800, 2700, 2700)
+    inbox.commit(received(sim))
+    db.expire_all()
+    [session] = unassigned_sessions(db)
+    visit = open_visit(db, pepper=pepper, category="walk-in", actor="t").visit
+    attach_session(db, session.id, visit.id, actor="alice")
+    db.commit()
+    # 45 min = 3 quarters at 0,25 + 4250 mm of PLA (12.676 g × 0,06 = 0,76)
+    assert [line.amount for line in visit.lines] == [Decimal("0.75"), Decimal("0.76")]
+    assert visit.lines[0].tariff_version_id is not None
