@@ -1,0 +1,128 @@
+"""OctoPrint through ``octorest``: ``/api/printer`` and ``/api/job`` (never its push classes).
+
+    printer = OctoPrint("printer-1", url="http://octopi.local", api_key=key)
+    printer.poll()     # MachineSnapshot(state='printing', job=JobView('benchy.gcode', progress=42.0, ...))
+
+Starts even when OctoPrint is down: no request is made until ``poll()``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+from octorest import OctoRest
+
+from agent.errors import MachineUnreachable
+from agent.machines.http import TimeoutSession
+from agent.snapshot import JobView, MachineSnapshot
+
+
+class OctoPrint:
+    """A printer run by OctoPrint, read over its REST API with a timeout on every call."""
+
+    def __init__(
+        self, machine: str, *, url: str, api_key: str, timeout_s: float = 5.0,
+        session: TimeoutSession | None = None,
+    ) -> None:  # fmt: skip
+        self.machine = machine
+        self.url = url
+        self._timeout_s = timeout_s
+        self._session = session or TimeoutSession(timeout_s)
+        # the key goes in the header ourselves: octorest would call OctoPrint from its constructor
+        self._session.headers["X-Api-Key"] = api_key
+        self._client = OctoRest(url=url, session=self._session)
+
+    def poll(self) -> MachineSnapshot:
+        printer = self._call(self._client.printer)
+        if printer is None:  # OctoPrint answers 409 while no printer is connected: offline, not a failure
+            return MachineSnapshot(self.machine, "offline", detail="OctoPrint has no printer connected")
+        job = self._call(self._client.job_info)
+        try:
+            return snapshot(self.machine, printer, job or {})
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            raise MachineUnreachable(f"OctoPrint at {self.url} sent data we cannot read: {err!r}") from err
+
+    def _call(self, method: Any) -> Any:
+        try:
+            return method()
+        except RuntimeError as err:  # octorest's way of saying "not 2xx"
+            if self._session.last_status == 409:
+                return None
+            raise MachineUnreachable(
+                f"OctoPrint at {self.url} answered {self._session.last_status} — is the API key right?"
+            ) from err
+        except requests.Timeout as err:
+            raise MachineUnreachable(
+                f"no answer from OctoPrint at {self.url} within {self._timeout_s} s — is it running?"
+            ) from err
+        except requests.RequestException as err:
+            # requests' JSONDecodeError is one too: a malformed answer
+            raise MachineUnreachable(f"cannot read OctoPrint at {self.url}: {err}") from err
+
+    def close(self) -> None:
+        self._session.close()
+
+
+def snapshot(machine: str, printer: dict[str, Any], job: dict[str, Any]) -> MachineSnapshot:
+    flags = printer["state"]["flags"]
+    state = _state(flags)
+    temperatures = {
+        name: float(reading["actual"])
+        for name, reading in (printer.get("temperature") or {}).items()
+        if isinstance(reading, dict) and isinstance(reading.get("actual"), int | float)
+    }
+    return MachineSnapshot(machine, state, job=_job(job, state), temperatures=temperatures,
+                           detail=printer["state"].get("text"))  # fmt: skip
+
+
+def _state(flags: dict[str, Any]) -> str:
+    if flags.get("error") or (flags.get("closedOrError") and not flags.get("operational")):
+        return "error"
+    if flags.get("paused") or flags.get("pausing"):
+        return "paused"
+    if flags.get("printing") or flags.get("cancelling") or flags.get("finishing"):
+        return "printing"
+    return "idle"
+
+
+def _job(body: dict[str, Any], state: str) -> JobView | None:
+    info = body.get("job") or {}
+    file = info.get("file") or {}
+    name = file.get("name")
+    if not name:
+        return None
+    progress = body.get("progress") or {}
+    completion = progress.get("completion")
+    completion = None if completion is None else max(0.0, min(100.0, float(completion)))
+    return JobView(
+        name=str(name),
+        key=f"{file.get('origin', 'local')}:{file.get('path') or name}@{file.get('date')}",
+        progress=completion,
+        elapsed_s=_seconds(progress.get("printTime")),
+        remaining_s=_seconds(progress.get("printTimeLeft")),
+        estimate_mm=_filament(info.get("filament")),
+        outcome=_outcome(state, completion, progress.get("printTime")),
+    )
+
+
+def _outcome(state: str, completion: float | None, print_time: Any) -> str | None:
+    """How the job shown ended, when the printer is no longer running it (None: never printed)."""
+    if state in ("printing", "paused") or (completion is None and not print_time):
+        return None
+    if state == "error":
+        return "failed"
+    return "completed" if completion is not None and completion >= 100.0 else "cancelled"
+
+
+def _filament(filament: Any) -> float | None:
+    """The slicer's whole-file estimate over all tools (null until analysis ends, and for SD prints)."""
+    if not isinstance(filament, dict):
+        return None
+    raw = [t.get("length") for t in filament.values() if isinstance(t, dict)]
+    lengths = [float(v) for v in raw if isinstance(v, int | float)]
+    return sum(lengths) if lengths else None
+
+
+def _seconds(value: Any) -> int | None:
+    return int(value) if isinstance(value, int | float) and value >= 0 else None
