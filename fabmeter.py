@@ -15,6 +15,7 @@ import click
 # name -> ("module:attribute", one-line help shown by ``fabmeter --help``)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "broker": ("broker.cli:broker", "Generate Mosquitto configuration, ACL and passwords."),
+    "billing": ("billing.cli:billing", "Run the billing service: ingest, pricing, authorization, live state."),
     "db": ("billing.cli:db", "Database migrations: fabmeter db upgrade."),
     "agent": ("agent.cli:agent", "Run the machine agent beside one or more machines."),
 }

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import signal
+import threading
 from pathlib import Path
 
 import click
 
 from billing.config import ConfigError, ServerConfig
 from billing.errors import BillingError
+
+log = logging.getLogger(__name__)
 
 CONFIG_OPTION = click.option(
     "--config",
@@ -45,3 +50,29 @@ def upgrade_command(config_path: Path, revision: str) -> None:
     except BillingError as err:
         raise click.ClickException(str(err)) from err
     click.echo(f"database at revision {revision}")
+
+
+@click.command()
+@CONFIG_OPTION
+@click.option("--upgrade/--no-upgrade", default=True, show_default=True,
+              help="Migrate the database to the latest version before starting.")
+def billing(config_path: Path, upgrade: bool) -> None:
+    """Run the billing service: ingest, pricing, authorization, live state."""
+    from billing.database import upgrade as upgrade_database
+    from billing.service import BillingService
+
+    config = load_config(config_path)
+    try:
+        if upgrade:
+            upgrade_database(config.database_url)
+        service = BillingService(config)
+    except BillingError as err:
+        raise click.ClickException(str(err)) from err
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    service.start()
+    log.info("billing running with %s", config_path)
+    stop.wait()
+    log.info("billing stopping")
+    service.stop()

@@ -1,0 +1,111 @@
+"""The live state in Redis, written only by billing, read by the dashboard.
+
+    live = LiveState(redis.Redis.from_url(url, decode_responses=True))
+    live.status("pi-printer", AgentStatus(online=True, bdseq=7, version="1", machines=("printer-1",)))
+    live.state(MachineState(machine="printer-1", state="printing", wall_ns=...))
+    live.cost("printer-1", session_id, 240)
+
+Keys: hash ``fabmeter:machine:<machine>`` (string fields listed in ``FIELDS``), set
+``fabmeter:machines``, stream ``fabmeter:changes`` (XADD MAXLEN ~ 10000, entries
+{machine, state: JSON of the whole hash}). ``fabmeter:agent:<agent>`` keeps the highest
+``bdseq`` seen, so a Last Will that arrives late cannot mark a reconnected agent offline.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import redis
+
+from broker.messages import AgentStatus, MachineState
+
+log = logging.getLogger(__name__)
+
+MACHINES = "fabmeter:machines"
+CHANGES = "fabmeter:changes"
+MAXLEN = 10_000
+FIELDS = (
+    "machine", "agent", "state", "online", "job", "progress", "elapsed_s", "remaining_s",
+    "temperatures", "session", "user", "cost_cents", "updated", "offline_since",
+)  # fmt: skip
+
+
+def machine_key(machine: str) -> str:
+    return f"fabmeter:machine:{machine}"
+
+
+def agent_key(agent: str) -> str:
+    return f"fabmeter:agent:{agent}"
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+class LiveState:
+    """Writes machine hashes and the change stream; every write also appends a change."""
+
+    def __init__(self, client: redis.Redis, clock: Callable[[], float] = time.time) -> None:
+        self._redis = client
+        self._clock = clock
+
+    def _now(self) -> str:
+        return str(int(self._clock()))
+
+    def _write(self, machine: str, fields: dict[str, str]) -> None:
+        key = machine_key(machine)
+        existing: dict[str, str] = self._redis.hgetall(key)  # type: ignore[assignment]
+        merged: dict[Any, Any] = {name: "" for name in FIELDS} | {"online": "0", "machine": machine}
+        merged |= existing | fields | {"updated": self._now()}
+        pipe = self._redis.pipeline()
+        pipe.hset(key, mapping=merged)
+        pipe.sadd(MACHINES, machine)
+        pipe.xadd(CHANGES, {"machine": machine, "state": json.dumps(merged, sort_keys=True)},
+                  maxlen=MAXLEN, approximate=True)  # fmt: skip
+        pipe.execute()
+
+    def status(self, agent: str, status: AgentStatus) -> bool:
+        """Apply an agent's status unless an older connection's (lower ``bdseq``); True if applied."""
+        known = self._redis.hget(agent_key(agent), "bdseq")
+        if known is not None and status.bdseq < int(str(known)):
+            log.info("ignored stale status of %s (bdseq %s < %s)", agent, status.bdseq, known)
+            return False
+        mapping: dict[Any, Any] = {"bdseq": str(status.bdseq), "online": "1" if status.online else "0"}
+        self._redis.hset(agent_key(agent), mapping=mapping)
+        for machine in status.machines:
+            self._machine_online(machine, agent, status.online)
+        return True
+
+    def _machine_online(self, machine: str, agent: str, online: bool) -> None:
+        was = self._redis.hget(machine_key(machine), "online")
+        since = self._redis.hget(machine_key(machine), "offline_since")
+        if online:
+            offline_since = ""
+        else:
+            offline_since = _text(since) if was == "0" and since else self._now()
+        self._write(machine, {"agent": agent, "online": "1" if online else "0", "offline_since": offline_since})
+
+    def state(self, state: MachineState, agent: str | None = None) -> None:
+        """The agent's retained snapshot of one machine."""
+        fields = {
+            "state": state.state, "job": _text(state.job), "progress": _text(state.progress),
+            "elapsed_s": _text(state.elapsed_s), "remaining_s": _text(state.remaining_s),
+            "temperatures": json.dumps(state.temperatures, sort_keys=True),
+            "session": _text(state.session), "user": _text(state.user),
+        }  # fmt: skip
+        if agent:
+            fields["agent"] = agent
+        if not state.session:
+            fields["cost_cents"] = ""
+        self._write(state.machine, fields)
+
+    def cost(self, machine: str, session: str, cents: int | None) -> None:
+        """Cost so far of the machine's current session (ignored if another session runs now)."""
+        current = self._redis.hget(machine_key(machine), "session")
+        if current not in (None, "", session):
+            return
+        self._write(machine, {"cost_cents": _text(cents)})

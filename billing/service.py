@@ -1,0 +1,242 @@
+"""The billing service: ingest, authorization, allow-lists and live state, wired together.
+
+    service = BillingService(ServerConfig.from_file(path))
+    service.start()          # two MQTT connections, two worker threads
+    ...
+    service.stop()
+
+Threads: paho's network threads only enqueue. The ingest thread commits batches of events,
+publishes the retained acks, then PUBACKs (so an event is acknowledged to the broker only
+once it is in the ledger) and asks for resends. The control thread answers auth requests,
+applies status and machine state to Redis, republishes allow-lists that changed and writes
+the live "cost so far". Each catches, logs and goes on: a bad message or a lost Redis never
+stops billing.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from datetime import timedelta
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import redis
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from billing.auth import AllowlistTracker, allowlists, decide
+from billing.bus import Bus
+from billing.charges import cost_so_far
+from billing.config import ServerConfig
+from billing.database import make_engine
+from billing.ingest import BatchResult, Inbox, Received
+from billing.live import LiveState
+from billing.models import RejectedMessage, UsageSession, utcnow
+from billing.money import to_cents
+from broker import topics
+from broker.errors import BadMessage
+from broker.messages import AgentStatus, AuthRequest, MachineState, decode, encode
+
+log = logging.getLogger(__name__)
+RETRY_S = 1.0
+
+
+class BillingService:
+    """Owns the engine, the two bus connections, Redis and the worker threads."""
+
+    def __init__(self, config: ServerConfig, *, redis_client: redis.Redis | None = None) -> None:
+        self.config = config
+        self.engine = make_engine(config.database_url)
+        self.factory: sessionmaker[Session] = sessionmaker(self.engine, expire_on_commit=False)
+        self.inbox = Inbox(self.factory, gap_wait_s=config.billing.gap_wait_s)
+        client = redis_client or redis.Redis.from_url(config.redis_url, decode_responses=True)
+        self.live = LiveState(client)
+        mqtt_config = config.mqtt
+        self.events = Bus(mqtt_config, mqtt_config.client_id, persistent=True, manual_ack=True)
+        self.control = Bus(mqtt_config, mqtt_config.client_id + "-control", persistent=False)
+        self._event_queue: queue.Queue[Received] = queue.Queue()
+        self._control_queue: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
+        self._costs: set[str] = set()
+        self._costs_lock = threading.Lock()
+        self._agents: dict[str, str] = {}  # machine → agent, from statuses
+        self._allowlists = AllowlistTracker()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.committed = 0
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._threads = [
+            threading.Thread(target=self._ingest_loop, name="billing-ingest", daemon=True),
+            threading.Thread(target=self._control_loop, name="billing-control", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+        self.events.start(self._on_event, [(topics.pattern("events"), 1)])
+        self.control.start(self._control_queue.put, [
+            (topics.pattern("status"), 1), (topics.pattern("state"), 1), (topics.pattern("auth_req"), 1),
+        ])  # fmt: skip
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        self.events.stop()
+        self.control.stop()
+        self.engine.dispose()
+
+    def wait(self) -> None:
+        self._stop.wait()
+
+    # -- ingest ---------------------------------------------------------------------------
+
+    def _on_event(self, message: mqtt.MQTTMessage) -> None:
+        self._event_queue.put(Received(message.topic, bytes(message.payload), message.mid))
+
+    def _take_batch(self) -> list[Received]:
+        try:
+            batch = [self._event_queue.get(timeout=self.config.billing.tick_s)]
+        except queue.Empty:
+            return []
+        while len(batch) < self.config.billing.batch_max:
+            try:
+                batch.append(self._event_queue.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def _ingest_loop(self) -> None:
+        self._republish_positions()
+        pending: list[Received] = []
+        while not self._stop.is_set():
+            pending = pending or self._take_batch()
+            if pending and self._commit(pending):
+                pending = []
+            for agent, command in self.inbox.resends():
+                log.info("asking %s to resend %s..%s of %s", agent, command.first, command.last, command.stream)
+                self.events.publish(topics.cmd(agent), encode(command))
+
+    def _republish_positions(self) -> None:
+        try:
+            for agent, ack in self.inbox.positions():
+                self.events.publish(topics.agent_ack(agent), encode(ack), retain=True)
+        except SQLAlchemyError:
+            log.exception("cannot read stream positions; acks will follow new events")
+
+    def _commit(self, batch: list[Received]) -> bool:
+        try:
+            result = self.inbox.commit(batch)
+        except SQLAlchemyError:
+            log.exception("cannot commit %s events; retrying in %s s", len(batch), RETRY_S)
+            self._stop.wait(RETRY_S)
+            return False
+        self._after_commit(batch, result)
+        return True
+
+    def _after_commit(self, batch: list[Received], result: BatchResult) -> None:
+        for agent, ack in result.acks:
+            self.events.publish(topics.agent_ack(agent), encode(ack), retain=True)
+        for message in batch:
+            if message.mid:
+                self.events.ack(message.mid)
+        if result.rejected:
+            log.warning("%s bad messages recorded among rejected messages", result.rejected)
+        self.committed += len(batch)
+        with self._costs_lock:
+            self._costs |= result.sessions
+
+    # -- control: auth, status, state, allow-lists, live cost -----------------------------
+
+    def _control_loop(self) -> None:
+        last = 0.0
+        while not self._stop.is_set():
+            try:
+                message = self._control_queue.get(timeout=self.config.billing.tick_s)
+            except queue.Empty:
+                message = None
+            try:
+                if message is not None:
+                    self._handle_control(message)
+                if time.monotonic() - last >= self.config.billing.tick_s:
+                    last = time.monotonic()
+                    self._housekeeping()
+            except (SQLAlchemyError, redis.RedisError):
+                log.exception("control work failed; going on")
+
+    def _handle_control(self, message: mqtt.MQTTMessage) -> None:
+        payload = bytes(message.payload)
+        try:
+            where = topics.parse(message.topic)
+            if where.kind == "auth_req":
+                self._answer(where.id, decode(AuthRequest, payload), message.properties)
+            elif where.kind == "status":
+                self._status(where.id, decode(AgentStatus, payload))
+            elif where.kind == "state" and payload:
+                self._state(decode(MachineState, payload))
+        except BadMessage as err:
+            self._reject(message.topic, payload, str(err))
+
+    def _reject(self, topic: str, payload: bytes, reason: str) -> None:
+        log.warning("rejected message on %s: %s", topic, reason)
+        with self.factory.begin() as db:
+            db.add(RejectedMessage(topic=topic, payload=payload, reason=reason))
+
+    def _answer(self, agent: str, request: AuthRequest, properties: Any) -> None:
+        with self.factory.begin() as db:
+            response = decide(db, request, pepper=self.config.pepper, rules=self.config.billing)
+        reply = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        correlation = getattr(properties, "CorrelationData", None)
+        if correlation is not None:
+            reply.CorrelationData = correlation
+        topic = getattr(properties, "ResponseTopic", None) or topics.auth_resp(agent)
+        self.control.publish(topic, encode(response), properties=reply)
+        log.info("%s %s at %s: %s", "allowed" if response.allow else "refused", request.kind,
+                 request.machine, response.reason)  # fmt: skip
+
+    def _status(self, agent: str, status: AgentStatus) -> None:
+        for machine in status.machines:
+            self._agents[machine] = agent
+        self.live.status(agent, status)
+
+    def _state(self, state: MachineState) -> None:
+        self.live.state(state, self._agents.get(state.machine))
+        if state.session and state.remaining_s is not None:
+            self._expected_end(state.session, state.remaining_s)
+
+    def _expected_end(self, session_id: str, remaining_s: int) -> None:
+        """Keep "ends at 03:40" of a running print for the desk (written when it moves)."""
+        ends = utcnow() + timedelta(seconds=remaining_s)
+        with self.factory.begin() as db:
+            session = db.get(UsageSession, session_id)
+            if session is None or session.state != "open":
+                return
+            old = session.expected_end_at
+            if old is None or abs((old - ends).total_seconds()) > 60:
+                session.expected_end_at = ends
+
+    def _housekeeping(self) -> None:
+        with self.factory() as db:
+            lists = allowlists(db, pepper=self.config.pepper, rules=self.config.billing)
+        for agent, allowlist in self._allowlists.changed(lists).items():
+            self.control.publish(topics.allowlist(agent), encode(allowlist), retain=True)
+        if self.config.billing.live_cost:
+            self._live_costs()
+
+    def _live_costs(self) -> None:
+        with self._costs_lock:
+            sessions, self._costs = self._costs, set()
+        if not sessions:
+            return
+        with self.factory() as db:
+            for session_id in sessions:
+                session = db.get(UsageSession, session_id)
+                if session is None:
+                    continue
+                cost = cost_so_far(db, session) if session.state == "open" else None
+                self.live.cost(session.machine_id, session.id, None if cost is None else to_cents(cost))
