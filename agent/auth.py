@@ -1,0 +1,65 @@
+"""Deciding about a credential alone, from the retained allow-list, while billing does not answer.
+
+    verdict = offline_verdict(allowlist, Credential("pin", "482913", "laser-1"), now_s=..., synced=True, spent_cents=0)
+    verdict.accepted, verdict.reason      # (True, 'on the allow-list')
+
+A badge UID is an identifier, not a secret: the allow-list says which kinds billing accepts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+from broker.messages import AllowEntry, Allowlist, credential_digest
+
+
+@dataclass(frozen=True)
+class Credential:
+    """A badge UID or a PIN presented at ``machine``. Its ``secret`` is never logged."""
+
+    kind: str  # badge / pin
+    secret: str
+    machine: str
+
+    def __repr__(self) -> str:
+        return f"Credential(kind={self.kind!r}, machine={self.machine!r})"
+
+
+@dataclass(frozen=True)
+class OfflineVerdict:
+    accepted: bool
+    reason: str
+    digest: str
+    entry: AllowEntry | None = None
+
+
+def offline_verdict(
+    allowlist: Allowlist | None, cred: Credential, *, now_s: float, synced: bool, spent_cents: int
+) -> OfflineVerdict:
+    """Accept only a listed, unexpired entry for this machine, while offline spending is under the cap."""
+    if allowlist is None:
+        return OfflineVerdict(False, "no allow-list received yet", digest="-")
+    digest = credential_digest(cred.kind, cred.secret, allowlist.salt)
+    entry = next((e for e in allowlist.entries if e.credential == digest and e.kind == cred.kind), None)
+    if entry is None:
+        return OfflineVerdict(False, "not on the allow-list", digest)
+    if synced and entry.expires <= now_s:  # without a synced clock expiry cannot be told
+        return OfflineVerdict(False, "allow-list entry expired", digest, entry)
+    if entry.machines and cred.machine not in entry.machines:
+        return OfflineVerdict(False, "not allowed on this machine", digest, entry)
+    if spent_cents >= allowlist.credit_cap_cents:
+        return OfflineVerdict(False, "offline credit cap reached", digest, entry)
+    return OfflineVerdict(True, "on the allow-list", digest, entry)
+
+
+def offline_spending_cents(allowlist: Allowlist, seconds_by_machine: dict[str, float]) -> int:
+    """Estimated cost of offline use: hours on each machine times its highest hourly rate."""
+    rates = allowlist.rates_cents_per_hour
+    return int(sum(seconds / 3600 * rates.get(machine, 0) for machine, seconds in seconds_by_machine.items()))
+
+
+def holder(cred: Credential, key: bytes) -> str:
+    """A local fingerprint of a credential, to recognise the same badge or PIN at badge-out."""
+    return hmac.new(key, f"{cred.kind}:{cred.secret}".encode(), hashlib.sha256).hexdigest()

@@ -1,0 +1,60 @@
+"""The relay that enables a machine, and the LED and buzzer that answer a badge or PIN (gpiozero).
+
+    relay = Interlock("GPIO17")
+    relay.energize()     # the machine may run
+    relay.release()      # undriven pin, crash or boot: the relay drops and the machine is off
+
+Wiring: the relay is energized only while the pin is driven high (``active_high=True``,
+``initial_value=False``), so an undriven pin — at boot, after a crash — leaves the machine disabled.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gpiozero import LED, Buzzer, OutputDevice
+
+
+class Interlock:
+    """A relay on an output pin; ``on`` means the machine is enabled."""
+
+    def __init__(self, pin: Any, *, pin_factory: Any = None) -> None:
+        self._relay = OutputDevice(pin, active_high=True, initial_value=False, pin_factory=pin_factory)
+
+    @property
+    def on(self) -> bool:
+        return bool(self._relay.value)
+
+    def energize(self) -> None:
+        self._relay.on()
+
+    def release(self) -> None:
+        self._relay.off()
+
+    def close(self) -> None:
+        self._relay.close()
+
+
+class Feedback:
+    """An LED and a buzzer (either may be absent): one long blink for yes, three short for no."""
+
+    def __init__(self, led_pin: Any = None, buzzer_pin: Any = None, *, pin_factory: Any = None) -> None:
+        self._led = LED(led_pin, pin_factory=pin_factory) if led_pin else None
+        self._buzzer = Buzzer(buzzer_pin, pin_factory=pin_factory) if buzzer_pin else None
+
+    def accepted(self) -> None:
+        self._signal(1, 0.8)
+
+    def refused(self) -> None:
+        self._signal(3, 0.15)
+
+    def _signal(self, times: int, seconds: float) -> None:
+        if self._led:
+            self._led.blink(on_time=seconds, off_time=0.15, n=times)
+        if self._buzzer:
+            self._buzzer.beep(on_time=seconds / 2, off_time=0.15, n=times)
+
+    def close(self) -> None:
+        for device in (self._led, self._buzzer):
+            if device:
+                device.close()
