@@ -1,0 +1,1 @@
+"""Simulated machines for the demo: they speak the real protocols, so the real drivers read them."""

@@ -1,0 +1,68 @@
+"""The demo's simulated machines are read correctly by the real drivers."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from agent.machines.grbl import Grbl
+from agent.machines.octoprint import OctoPrint
+from agent.sim.grbl import SimulatedGrbl
+from agent.sim.octoprint import SimulatedOctoPrint
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize(
+    ("at", "state", "job", "outcome"),
+    [(5, "idle", None, None), (60, "printing", "benchy.gcode", None),
+     (111, "idle", "benchy.gcode", "completed"), (160, "printing", "phone-stand.gcode", None),
+     (171, "idle", "phone-stand.gcode", "cancelled")],
+)  # fmt: skip
+def test_the_octoprint_driver_reads_the_print_cycle(at: float, state: str, job: str | None,
+                                                     outcome: str | None) -> None:  # fmt: skip
+    clock = Clock()
+    sim = SimulatedOctoPrint(job_s=100, idle_s=10, cancel_every=2, clock=clock).start()
+    try:
+        clock.now = at
+        snap = OctoPrint("printer-1", url=sim.url, api_key="demo-key").poll()
+        assert snap.state == state
+        assert (snap.job.name if snap.job else None) == job
+        assert (snap.job.outcome if snap.job else None) == outcome
+    finally:
+        sim.stop()
+
+
+def test_a_wrong_api_key_is_refused() -> None:
+    from agent.errors import MachineUnreachable
+
+    sim = SimulatedOctoPrint().start()
+    try:
+        with pytest.raises(MachineUnreachable, match="403"):
+            OctoPrint("printer-1", url=sim.url, api_key="wrong").poll()
+    finally:
+        sim.stop()
+
+
+def test_the_grbl_driver_sees_the_laser_cut_and_stop(tmp_path: Path) -> None:
+    clock = Clock()
+    sim = SimulatedGrbl(link=tmp_path / "laser", cut_s=10, idle_s=10, clock=clock).start()
+    laser = Grbl("laser-1", port=str(tmp_path / "laser"))
+    try:
+        states = []
+        for now in (1, 15, 25):
+            clock.now = now
+            states.append(laser.poll().state)
+            time.sleep(0.05)
+        assert states == ["idle", "busy", "idle"]
+    finally:
+        laser.close()
+        sim.stop()
