@@ -126,7 +126,7 @@ class SimulatedOctoPrint:
             def do_GET(self) -> None:  # noqa: N802 - http.server's name
                 if self.headers.get("X-Api-Key") != sim.api_key:
                     return self._send(403, {"error": "Invalid API key"})
-                routes = {"/api/version": lambda: {"api": "0.1", "server": "1.10.0",
+                routes: dict[str, Callable[[], dict[str, Any]]] = {"/api/version": lambda: {"api": "0.1", "server": "1.10.0",
                                                    "text": "OctoPrint 1.10.0 (simulated)"},
                           "/api/printer": sim.cycle.printer, "/api/job": sim.cycle.job,
                           "/api/connection": lambda: {"current": {"state": "Operational"}}}  # fmt: skip
