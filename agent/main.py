@@ -120,9 +120,15 @@ class Agent:
         while self.outbox.count() and self.link.connected and time.monotonic() < deadline:
             time.sleep(0.05)
         self.link.stop()
-        for driver in self.drivers.values():
-            driver.close()
         log.info("agent stopped; %s events wait in the outbox", self.outbox.count())
+        self.close()
+
+    def close(self) -> None:
+        """Let go of the hardware (pins, ports, HTTP sessions) and the outbox."""
+        devices: list[Any] = [*self.drivers.values(), *self.interlocks.values(), self.feedback]
+        for device in devices:
+            device.close()
+        self.outbox.close()
 
     # -- one turn of the loop -------------------------------------------------------------------
 
