@@ -328,12 +328,23 @@ def _no_constants(name: str) -> None:
     raise ValueError(f"{name} is not allowed")
 
 
+_HINTS: dict[type[Any], dict[str, Any]] = {}
+
+
+def _type_hints(cls: type[Any]) -> dict[str, Any]:
+    # resolving string annotations costs more than the rest of decoding: once per class
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = _HINTS[cls] = typing.get_type_hints(cls)
+    return hints
+
+
 def _build(cls: type[M], body: Mapping[str, Any], where: str) -> M:
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(body) - set(fields))
     if unknown:
         raise BadMessage(f"{where}: unknown field {unknown[0]!r}")
-    hints = typing.get_type_hints(cls)
+    hints = _type_hints(cls)
     values: dict[str, Any] = {}
     for name, spec in fields.items():
         path = f"{where}.{name}"
