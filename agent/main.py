@@ -157,8 +157,9 @@ class Agent:
             return MachineSnapshot(machine, "offline", detail=str(err)[:500])
 
     def _rules(self, machine: str) -> Rules:
-        timeout = self.config.machine(machine).idle_timeout_s or self.config.idle_timeout_s
-        return Rules(checkpoint_s=self.config.checkpoint_s, idle_timeout_s=timeout)
+        cfg = self.config.machine(machine)
+        timeout = cfg.idle_timeout_s or self.config.idle_timeout_s
+        return Rules(checkpoint_s=self.config.checkpoint_s, idle_timeout_s=timeout, material=cfg.material)
 
     def _commit(self, track: Track, events: list[Pending]) -> None:
         """Events and the machine's track go to the outbox in one transaction, then to the link."""

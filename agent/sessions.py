@@ -26,6 +26,7 @@ NS = 1_000_000_000
 class Rules:
     checkpoint_s: float = 45.0
     idle_timeout_s: float = 600.0
+    material: str | None = None  # what the printer has loaded, when the configuration says
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ def advance(track: Track, snap: MachineSnapshot, now: Now, rules: Rules = Rules(
     """Account the time since the last poll, then turn what changed into usage events."""
     events: list[Pending] = []
     if track.session and track.session.boot != now.boot:
-        track, events = _recover(track, snap, now)
+        track, events = _recover(track, snap, now, rules)
     track = _accumulate(track, now)
     for step in (_jobs, _short_job, _unclaimed_use, _idle_timeout):
         track, more = step(track, snap, now, rules)
@@ -119,11 +120,11 @@ def _jobs(track: Track, snap: MachineSnapshot, now: Now, rules: Rules) -> Step:
     events: list[Pending] = []
     view = snap.job
     if track.job and (snap.running and view and view.key != track.job.key):
-        track, events = _end_job(track, None, now, "cancelled")  # replaced unseen
+        track, events = _end_job(track, None, now, "cancelled", rules)  # replaced unseen
     if track.job and not snap.running and snap.state != "offline":
         shown = view if view and view.key == track.job.key else None
         outcome = (shown.outcome if shown else None) or ("failed" if snap.state == "error" else "cancelled")
-        track, more = _end_job(track, shown, now, outcome)
+        track, more = _end_job(track, shown, now, outcome, rules)
         return track, events + more
     if snap.running and view and not track.job:
         track, more = _start_job(track, view, now)
@@ -154,7 +155,7 @@ def _start_job(track: Track, view: JobView, now: Now) -> Step:
 
 
 def _end_job(
-    track: Track, shown: JobView | None, now: Now, outcome: str, *, close: bool = True
+    track: Track, shown: JobView | None, now: Now, outcome: str, rules: Rules, *, close: bool = True
 ) -> Step:
     assert track.job is not None and track.session is not None
     job = _follow(track.job, shown) if shown else track.job
@@ -168,6 +169,7 @@ def _end_job(
         progress=job.progress,
         filament_mm=filament_mm,
         filament_source=source,
+        material=rules.material,
     )
     session = track.session
     events = [Pending(track.machine, "job_ended", session.id, data, now)]
@@ -198,7 +200,7 @@ def _short_job(track: Track, snap: MachineSnapshot, now: Now, rules: Rules) -> S
     if not track.primed:  # shown since before we started watching: not ours to count
         return replace(track, last_ended_key=view.key), []
     track, events = _start_job(track, replace(view, outcome=None), now)
-    track, more = _end_job(track, view, now, view.outcome)
+    track, more = _end_job(track, view, now, view.outcome, rules)
     return track, events + more
 
 
@@ -235,7 +237,7 @@ def totals(s: Session) -> SessionTotals:
 # -- recovery after a restart or a power loss -----------------------------------------------
 
 
-def _recover(track: Track, snap: MachineSnapshot, now: Now) -> Step:
+def _recover(track: Track, snap: MachineSnapshot, now: Now, rules: Rules) -> Step:
     """Continue a session whose job still runs (new boot, totals carried); close any other."""
     assert track.session is not None
     s = replace(track.session, boot=now.boot, last_ns=now.mono_ns, checkpoint_ns=now.mono_ns)
@@ -250,7 +252,7 @@ def _recover(track: Track, snap: MachineSnapshot, now: Now) -> Step:
         shown = snap.job if snap.job and snap.job.key == track.job.key and snap.job.outcome else None
         # the job is gone and we never saw how it ended: the printer lost power with us
         outcome = shown.outcome if shown and shown.outcome else "failed"
-        track, events = _end_job(track, shown, now, outcome, close=False)
+        track, events = _end_job(track, shown, now, outcome, rules, close=False)
     more = _ended(track, now, "power_loss_recovered")
     return replace(track, session=None, job=None), events + more
 

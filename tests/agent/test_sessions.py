@@ -122,6 +122,14 @@ def test_interrupted_print_pays_filament_pro_rata(end: MachineSnapshot, outcome:
     assert (ended.outcome, ended.filament_mm, ended.filament_source, ended.progress) == (outcome, filament, "estimate", 25)  # type: ignore[attr-defined]
 
 
+def test_configured_material_is_named_on_the_job() -> None:
+    track, events = Track("printer-1", "printer"), []
+    for t, s in [(0, IDLE), (1, snap("printing", job(10))), (2, snap("idle", job(100, "completed")))]:
+        track, more = advance(track, s, now(t), Rules(material="petg"))
+        events += more
+    assert data(events, "job_ended").material == "petg"  # type: ignore[attr-defined]
+
+
 def test_measured_filament_wins_over_estimate() -> None:
     steps = [(0, IDLE), (1, snap("printing", job(10, filament_mm=120.0))), (2, snap("idle", job(100, "completed", filament_mm=1234.5)))]
     ended = data(run(steps)[1], "job_ended")
