@@ -13,6 +13,7 @@ that cannot be used is recorded among rejected messages and counted as handled.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -73,10 +74,15 @@ class StreamState:
         return (self.upto + 1, min(self.above) - 1) if self.above else None
 
 
+@functools.lru_cache(maxsize=1024)
+def _topic(topic: str) -> topics.Topic:
+    return topics.parse(topic)
+
+
 def parse(message: Received) -> Parsed | str:
     """The event, or the reason it cannot be used."""
     try:
-        where = topics.parse(message.topic)
+        where = _topic(message.topic)
         if where.kind != "events":
             return f"not an events topic ({where.kind})"
         event = decode(UsageEvent, message.payload)
