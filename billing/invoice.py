@@ -1,0 +1,191 @@
+"""A company's A4 invoice (or credit note), as HTML and as PDF, with a French invoice's mentions.
+
+    buyer = buyer_of(document)            # the company's name, address and SIREN, read live
+    html = invoice_html(document, buyer)
+    pdf = invoice_pdf(document, buyer)    # bytes starting with b"%PDF"
+
+The terms (due date, late-payment rate, the 40 € recovery indemnity) are fixed in the
+document's hashed content when it is issued, from ``InvoiceTerms``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from html import escape
+from zoneinfo import ZoneInfo
+
+from fpdf import FPDF
+
+from billing.documents import Document
+from billing.presentation import DocumentView, cents_text, customer_name
+
+LEGAL_INDEMNITY_CENTS = 4000  # Code de commerce, art. D441-5
+
+
+@dataclass(frozen=True)
+class InvoiceTerms:
+    """Payment terms printed on invoices; recorded in each invoice when it is issued.
+
+    InvoiceTerms(due_days=30).mentions(visit.opened_at, now)["due_date"]   # '2026-12-26'
+    """
+
+    due_days: int = 30
+    late_rate: str = "trois fois le taux d'intérêt légal"
+    recovery_indemnity_cents: int = LEGAL_INDEMNITY_CENTS
+    early_payment: str = "pas d'escompte pour paiement anticipé"
+    timezone: str = "Europe/Paris"
+
+    def mentions(self, service: datetime, issued: datetime) -> dict[str, object]:
+        tz = ZoneInfo(self.timezone)
+        return {
+            "service_date": service.astimezone(tz).date().isoformat(),
+            "due_date": (issued.astimezone(tz) + timedelta(days=self.due_days)).date().isoformat(),
+            "late_rate": self.late_rate,
+            "recovery_indemnity_cents": self.recovery_indemnity_cents,
+            "early_payment": self.early_payment,
+        }
+
+
+@dataclass(frozen=True)
+class Buyer:
+    """Who the invoice is addressed to (looked up when rendering, never hashed)."""
+
+    name: str
+    address: str
+    siren: str | None
+
+
+def buyer_of(document: Document) -> Buyer:
+    visit = document.visit
+    customer = visit.customer if visit is not None else None
+    name = customer_name(visit) or (document.customer_ref or "Client")
+    address = (customer.company_address or "") if customer is not None else ""
+    return Buyer(name=name, address=address, siren=customer.siren if customer is not None else None)
+
+
+def _day(iso: str) -> str:
+    year, month, day = iso.split("-")
+    return f"{day}/{month}/{year}"
+
+
+@dataclass(frozen=True)
+class InvoiceText:
+    """Every text block of the invoice, in order, for both the HTML and the PDF."""
+
+    title: str
+    seller: tuple[str, ...]
+    buyer: tuple[str, ...]
+    dates: tuple[str, ...]
+    rows: tuple[tuple[str, str, str], ...]
+    totals: tuple[str, ...]
+    mentions: tuple[str, ...]
+
+
+def invoice_text(document: Document, buyer: Buyer) -> InvoiceText:
+    view = DocumentView.of(document, customer=buyer.name)
+    seller = view.seller
+    terms = view.content.get("invoice") or {}
+    dates = [f"Date d'émission : {view.issued_at:%d/%m/%Y}"]
+    if terms:
+        dates += [f"Date de la prestation : {_day(terms['service_date'])}",
+                  f"Date d'échéance : {_day(terms['due_date'])}"]  # fmt: skip
+    if view.credit_note_of:
+        dates.append(f"Avoir sur la facture {view.credit_note_of} — motif : {view.reason}")
+    return InvoiceText(
+        title=view.title,
+        seller=(seller["name"], *seller["address"].splitlines(), f"SIRET : {seller['siret']}"),
+        buyer=(buyer.name, *buyer.address.splitlines(), *((f"SIREN : {buyer.siren}",) if buyer.siren else ())),
+        dates=tuple(dates),
+        rows=tuple((r.description, r.detail, r.amount) for r in view.rows),
+        totals=(f"Total : {view.total}", *view.tax, view.payment),
+        mentions=_mentions(terms),
+    )  # fmt: skip
+
+
+def _mentions(terms: dict[str, object]) -> tuple[str, ...]:
+    if not terms:
+        return ()
+    indemnity = terms["recovery_indemnity_cents"]
+    assert isinstance(indemnity, int)
+    return (
+        f"Pénalités de retard : {terms['late_rate']}, exigibles dès le lendemain de l'échéance.",
+        f"Indemnité forfaitaire pour frais de recouvrement en cas de retard de paiement : {cents_text(indemnity)}.",
+        f"Escompte : {terms['early_payment']}.",
+    )
+
+
+def invoice_html(document: Document, buyer: Buyer) -> str:
+    """A self-contained A4 page (print it from the browser, or keep it beside the PDF)."""
+    text = invoice_text(document, buyer)
+
+    def block(lines: tuple[str, ...], css: str) -> str:
+        return f'<div class="{css}">' + "<br>".join(escape(line) for line in lines) + "</div>"
+
+    rows = "".join(
+        f"<tr><td>{escape(d)}</td><td>{escape(q)}</td><td class=n>{escape(a)}</td></tr>"
+        for d, q, a in text.rows
+    )
+    return (
+        f'<!doctype html><html lang="fr"><head><meta charset="utf-8"><title>{escape(text.title)}</title>'
+        f"<style>{_CSS}</style></head><body>"
+        f"{block(text.seller, 'seller')}{block(text.buyer, 'buyer')}<h1>{escape(text.title)}</h1>"
+        f"{block(text.dates, 'dates')}<table><thead><tr><th>Désignation</th><th>Quantité × prix unitaire</th>"
+        f"<th class=n>Montant</th></tr></thead><tbody>{rows}</tbody></table>"
+        f"{block(text.totals, 'totals')}{block(text.mentions, 'mentions')}</body></html>"
+    )
+
+
+_CSS = (
+    "@page{size:A4;margin:18mm}body{font-family:sans-serif;font-size:11pt}"
+    ".buyer{margin-left:55%;margin-top:2em}table{width:100%;border-collapse:collapse;margin:1.5em 0}"
+    "th,td{border-bottom:1px solid #999;padding:4px;text-align:left}.n{text-align:right}"
+    ".totals{text-align:right;font-weight:bold}.mentions{margin-top:2em;font-size:9pt}"
+)
+
+
+def _latin(text: str) -> str:
+    """What the PDF's core font can show (Windows-1252, which has € and French accents)."""
+    return text.encode("cp1252", "replace").decode("cp1252")
+
+
+def invoice_pdf(document: Document, buyer: Buyer, *, compress: bool = True) -> bytes:
+    text = invoice_text(document, buyer)
+    pdf = FPDF(format="A4")
+    pdf.core_fonts_encoding = "cp1252"
+    pdf.set_compression(compress)
+    pdf.set_title(text.title)
+    pdf.add_page()
+    _pdf_lines(pdf, text.seller, size=10)
+    pdf.set_x(pdf.l_margin + 100)
+    _pdf_lines(pdf, text.buyer, size=10, indent=100)
+    pdf.ln(6)
+    pdf.set_font("helvetica", "B", 16)
+    pdf.cell(text=_latin(text.title), new_x="LMARGIN", new_y="NEXT")
+    _pdf_lines(pdf, text.dates, size=10)
+    pdf.ln(4)
+    _pdf_table(pdf, text.rows)
+    pdf.ln(4)
+    _pdf_lines(pdf, text.totals, size=11, style="B", align="R")
+    pdf.ln(6)
+    _pdf_lines(pdf, text.mentions, size=8)
+    return bytes(pdf.output())
+
+
+def _pdf_lines(pdf: FPDF, lines: tuple[str, ...], *, size: int, style: str = "", align: str = "L",
+               indent: float = 0) -> None:  # fmt: skip
+    pdf.set_font("helvetica", style, size)
+    for line in lines:
+        pdf.set_x(pdf.l_margin + indent)
+        pdf.multi_cell(
+            w=0, h=size * 0.5, text=_latin(line), align=align, new_x="LMARGIN", new_y="NEXT"
+        )
+
+
+def _pdf_table(pdf: FPDF, rows: tuple[tuple[str, str, str], ...]) -> None:
+    pdf.set_font("helvetica", "", 9)
+    with pdf.table(col_widths=(95, 55, 30), text_align=("LEFT", "LEFT", "RIGHT")) as table:
+        for cells in (("Désignation", "Quantité × prix unitaire", "Montant"), *rows):
+            row = table.row()
+            for cell in cells:
+                row.cell(_latin(cell))

@@ -1,0 +1,291 @@
+"""The tamper-evident ledger: canonical content, SHA-256 chains, closures and ``verify``.
+
+    digest = link_hash(chain.last_hash, canonical(content))
+    close_day(db, date(2026, 11, 26), tz=PARIS, actor="alice"); db.commit()
+    verify(db)          # None, or Broken(link='R-000012', reason='content altered: ...')
+
+Every document series and every kind of closure is one chain: a link's hash is
+SHA-256(previous hash + canonical JSON). The canonical content holds a pseudonymous customer
+reference, never a name, so erasing a person changes nothing that is hashed. Numbers are
+given while the chain's head row is locked (``BEGIN IMMEDIATE`` on SQLite, ``SELECT … FOR
+UPDATE`` on PostgreSQL), inside the transaction that writes the link.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from billing.audit import audit
+from billing.documents import CLOSURE_CHAINS, GENESIS, SERIES, Chain, Closure, Document
+from billing.errors import InvalidOperation, NotFound
+from billing.models import utcnow
+
+
+@dataclass(frozen=True)
+class Broken:
+    """The first link of the ledger that does not hold, and why."""
+
+    link: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.link}: {self.reason}"
+
+
+# ---------------------------------------------------------------- hashing
+
+
+def canonical(content: Mapping[str, Any]) -> str:
+    """The one JSON text of ``content`` that is hashed: sorted keys, no spaces, UTF-8."""
+    return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def link_hash(prev_hash: str, text: str) -> str:
+    return hashlib.sha256(f"{prev_hash}\n{text}".encode()).hexdigest()
+
+
+def utc_text(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_utc(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+def load(content: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(content)
+    return data
+
+
+# ---------------------------------------------------------------- locking
+
+
+def begin_locked(db: Session) -> None:
+    """Start the transaction that will add links; on SQLite take the write lock right away.
+
+    SQLite: ``BEGIN IMMEDIATE`` makes a second writer wait (busy timeout) instead of reading a
+    number that is about to be taken. PostgreSQL locks the chain's row (``lock_chain``).
+    """
+    conn = db.connection()
+    if conn.dialect.name != "sqlite":
+        return
+    if conn.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
+        raise InvalidOperation(
+            "a document must be numbered in its own transaction: commit or roll back the session first"
+        )
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def lock_chain(db: Session, code: str) -> Chain:
+    """The head of chain ``code``, locked until the transaction ends, read fresh."""
+    query = select(Chain).where(Chain.code == code).with_for_update()
+    chain = db.scalars(query.execution_options(populate_existing=True)).first()
+    if chain is None:
+        raise NotFound(f"no ledger chain {code!r}: run 'fabmeter db upgrade'")
+    return chain
+
+
+def advance(chain: Chain, content: Mapping[str, Any], now: datetime) -> tuple[str, str, str]:
+    """Move the locked head one link on: returns (canonical text, previous hash, new hash)."""
+    text = canonical(content)
+    prev = chain.last_hash
+    digest = link_hash(prev, text)
+    chain.last_number += 1
+    chain.last_hash = digest
+    chain.updated_at = now
+    return text, prev, digest
+
+
+# ---------------------------------------------------------------- closures
+
+
+@dataclass(frozen=True)
+class Period:
+    """A day or a month in the fablab's time zone, with its bounds in UTC."""
+
+    kind: str
+    label: str
+    start: datetime
+    end: datetime
+
+
+def day_period(day: date, tz: tzinfo) -> Period:
+    start = datetime(day.year, day.month, day.day, tzinfo=tz)
+    end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=tz)
+    return Period("day", day.isoformat(), start.astimezone(UTC), end.astimezone(UTC))
+
+
+def month_period(year: int, month: int, tz: tzinfo) -> Period:
+    start = datetime(year, month, 1, tzinfo=tz)
+    end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=tz)
+    return Period("month", f"{year:04d}-{month:02d}", start.astimezone(UTC), end.astimezone(UTC))
+
+
+def _documents_between(db: Session, start: datetime, end: datetime) -> list[Document]:
+    query = select(Document).where(Document.issued_at >= start, Document.issued_at < end)
+    return list(
+        db.scalars(query.order_by(Document.id), execution_options={"populate_existing": True})
+    )
+
+
+def _grand_total(db: Session, end: datetime) -> int:
+    query = select(func.coalesce(func.sum(Document.total_cents), 0)).where(Document.issued_at < end)
+    return int(db.scalar(query) or 0)
+
+
+def closure_figures(db: Session, start: datetime, end: datetime) -> dict[str, Any]:
+    """What a closure of [start, end) records, computed from the documents themselves."""
+    documents = _documents_between(db, start, end)
+    totals: dict[str, int] = {}
+    for doc in documents:
+        totals[doc.payment_method] = totals.get(doc.payment_method, 0) + doc.total_cents
+    return {
+        "start": utc_text(start),
+        "end": utc_text(end),
+        "documents": len(documents),
+        "digest": hashlib.sha256("\n".join(d.hash for d in documents).encode()).hexdigest(),
+        "totals": totals,
+        "total_cents": sum(totals.values()),
+        "grand_total_cents": _grand_total(db, end),
+    }
+
+
+def close_period(
+    db: Session, period: Period, *, actor: str, now: datetime | None = None
+) -> Closure:
+    """Record the closure of a finished period (in the caller's transaction, which commits)."""
+    now = now or utcnow()
+    if period.end > now:
+        raise InvalidOperation(
+            f"the {period.kind} {period.label} is not over yet: close it once it has ended"
+        )
+    begin_locked(db)
+    if db.scalars(
+        select(Closure).where(Closure.kind == period.kind, Closure.period == period.label)
+    ).first():
+        raise InvalidOperation(f"the {period.kind} {period.label} is already closed")
+    chain = lock_chain(db, CLOSURE_CHAINS[period.kind])
+    content = {"v": 1, "kind": period.kind, "period": period.label, "number": chain.last_number + 1,
+               "closed_at": utc_text(now), **closure_figures(db, period.start, period.end)}  # fmt: skip
+    text, prev, digest = advance(chain, content, now)
+    closure = Closure(
+        kind=period.kind, period=period.label, number=chain.last_number, closed_at=parse_utc(content["closed_at"]),
+        closed_by=actor, total_cents=content["total_cents"], grand_total_cents=content["grand_total_cents"],
+        content=text, prev_hash=prev, hash=digest,
+    )  # fmt: skip
+    db.add(closure)
+    audit(db, actor, f"close_{period.kind}", period.label, f"{content['total_cents']} cents")
+    db.flush()
+    return closure
+
+
+def close_day(
+    db: Session, day: date, *, tz: tzinfo, actor: str, now: datetime | None = None
+) -> Closure:
+    return close_period(db, day_period(day, tz), actor=actor, now=now)
+
+
+def close_month(
+    db: Session, year: int, month: int, *, tz: tzinfo, actor: str, now: datetime | None = None
+) -> Closure:
+    return close_period(db, month_period(year, month, tz), actor=actor, now=now)
+
+
+# ---------------------------------------------------------------- verification
+
+
+def verify(db: Session) -> Broken | None:
+    """Recompute every chain and closure; the first link that does not hold, or None."""
+    return next(problems(db), None)
+
+
+def problems(db: Session) -> Iterator[Broken]:
+    """Every broken link, series by series in number order, then closures."""
+    fresh = {"populate_existing": True}  # what the database holds, not what this session remembers
+    chains = {c.code: c for c in db.scalars(select(Chain), execution_options=fresh)}
+    for code in SERIES:
+        query = (
+            select(Document).where(Document.series == code).order_by(Document.number, Document.id)
+        )
+        documents = list(db.scalars(query, execution_options=fresh))
+        yield from _chain_problems(code, chains.get(code), documents, _document_problem)
+    for kind, code in CLOSURE_CHAINS.items():
+        rows = select(Closure).where(Closure.kind == kind).order_by(Closure.number, Closure.id)
+        closures = list(db.scalars(rows, execution_options=fresh))
+        yield from _chain_problems(
+            code, chains.get(code), closures, lambda c: _closure_problem(db, c)
+        )
+
+
+def _chain_problems(
+    code: str, chain: Chain | None, links: list[Any], check: Any
+) -> Iterator[Broken]:
+    prev, number = GENESIS, 0
+    for link in links:
+        name = _name(link)
+        number += 1
+        if link.number != number:
+            yield Broken(
+                name, f"number {link.number} where {number} was expected (a gap or a duplicate)"
+            )
+        if link.prev_hash != prev:
+            yield Broken(
+                name, "does not chain to the link before it (one was removed, added or replaced)"
+            )
+        if link_hash(link.prev_hash, link.content) != link.hash:
+            yield Broken(name, "content altered: its hash no longer matches")
+        reason = check(link)
+        if reason:
+            yield Broken(name, reason)
+        prev = link.hash
+    if chain is None:
+        yield Broken(f"chain {code}", "the chain's head row is missing")
+    elif (chain.last_number, chain.last_hash) != (number, prev):
+        yield Broken(f"chain {code}", f"the head says {chain.last_number} links, {number} are stored "
+                                      "(the last ones were removed or the head was altered)")  # fmt: skip
+
+
+def _name(link: Document | Closure) -> str:
+    if isinstance(link, Document):
+        return link.reference
+    return f"closure {link.kind} {link.period}"
+
+
+def _document_problem(doc: Document) -> str | None:
+    """Whether the columns beside the hashed content still say what the content says."""
+    try:
+        content = load(doc.content)
+    except ValueError:
+        return "content is not valid JSON"
+    expected = {
+        "series": doc.series, "number": doc.number, "kind": doc.kind, "visit": doc.visit_id,
+        "customer_ref": doc.customer_ref, "total_cents": doc.total_cents,
+        "issued_at": utc_text(doc.issued_at), "payments": {doc.payment_method: doc.total_cents},
+    }  # fmt: skip
+    for key, value in expected.items():
+        if content.get(key) != value:
+            return f"column {key} says {value!r} but the hashed content says {content.get(key)!r}"
+    return None
+
+
+def _closure_problem(db: Session, closure: Closure) -> str | None:
+    try:
+        content = load(closure.content)
+    except ValueError:
+        return "content is not valid JSON"
+    if (content.get("total_cents"), content.get("grand_total_cents")) != (
+        closure.total_cents, closure.grand_total_cents):  # fmt: skip
+        return "its total columns differ from its hashed content"
+    figures = closure_figures(db, parse_utc(content["start"]), parse_utc(content["end"]))
+    for key, value in figures.items():
+        if content.get(key) != value:
+            return f"{key} recorded {content.get(key)!r}, the documents now give {value!r}"
+    return None

@@ -1,0 +1,121 @@
+"""Receipts fixtures: a migrated, seeded ledger (SQLite, and PostgreSQL where one answers).
+
+``any_db`` runs a test on both backends (PostgreSQL in a fresh schema, dropped afterwards);
+``db`` is SQLite only, for the tests whose subject is not the database.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from billing.catalogue import add_item
+from billing.config import OrganisationConfig
+from billing.database import make_engine, upgrade
+from billing.models import Category, Customer
+from billing.seed import seed
+from billing.visits import open_visit
+
+POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+PEPPER = "test-pepper-not-secret"
+ORG = OrganisationConfig(name="Fablab du Val", address="1 place de la Mairie\n00000 Le Village",
+                         siret="123 456 789 00012")  # fmt: skip
+
+
+def _postgres_reachable() -> bool:
+    engine = make_engine(POSTGRES, connect_args={"connect_timeout": 2})
+    try:
+        with engine.connect():
+            return True
+    except Exception:  # noqa: BLE001 - any failure means "not reachable here"
+        return False
+    finally:
+        engine.dispose()
+
+
+_PG = _postgres_reachable()
+
+
+def _migrated(url: str) -> Engine:
+    upgrade(url)
+    engine = make_engine(url)
+    with Session(engine) as db:
+        seed(db)
+        db.commit()
+    return engine
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
+    engine = _migrated(f"sqlite:///{tmp_path / 'ledger.db'}")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    if request.param == "sqlite":
+        engine = _migrated(f"sqlite:///{tmp_path / 'ledger.db'}")
+        yield engine
+        engine.dispose()
+        return
+    if not _PG:
+        pytest.skip("no PostgreSQL at 127.0.0.1:5432")
+    schema = "r_" + uuid.uuid4().hex[:12]
+    admin = make_engine(POSTGRES)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    engine = _migrated(f"{POSTGRES}?options=-csearch_path%3D{schema}")
+    yield engine
+    engine.dispose()
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()
+
+
+@pytest.fixture
+def sessions(sqlite_engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(sqlite_engine, expire_on_commit=False)
+
+
+@pytest.fixture
+def db(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    with sessions() as session:
+        yield session
+
+
+@pytest.fixture
+def any_db(any_engine: Engine) -> Iterator[Session]:
+    with sessionmaker(any_engine, expire_on_commit=False)() as session:
+        yield session
+
+
+def walk_in(db: Session, *items: tuple[str, str], name: str | None = None) -> int:
+    """An open walk-in visit with catalogue items (code, quantity); committed, returns its id."""
+    visit = open_visit(db, pepper=PEPPER, category="walk-in", actor="alice", name=name).visit
+    for code, quantity in items:
+        add_item(db, visit.id, code, Decimal(quantity), actor="alice")
+    db.commit()
+    return visit.id
+
+
+def company_visit(db: Session) -> int:
+    company = db.query(Category).filter_by(code="company").one()
+    customer = Customer(ref="C0007", name="Léa Martin", company_name="Atelier Bois & Fils SARL",
+                        company_address="12 rue des Scieurs\n00100 Bourg", siren="552 100 554",
+                        category_id=company.id)  # fmt: skip
+    db.add(customer)
+    db.flush()
+    visit = open_visit(
+        db, pepper=PEPPER, category="company", actor="alice", customer_id=customer.id
+    ).visit
+    add_item(db, visit.id, "training-laser", Decimal("1"), actor="alice")
+    add_item(db, visit.id, "plywood-5mm", Decimal("3"), actor="alice")
+    db.commit()
+    return visit.id
