@@ -122,11 +122,18 @@ def test_status_is_retained_with_a_last_will(tmp_path: Path, mosquitto: PrivateM
     FakeBilling.wait_for(lambda: link.connected)
     first = read_retained(mosquitto.port, topics.agent_status("pi-test"), AgentStatus)
     assert first.online and first.machines == ("laser-1",)
+    seen: list[AgentStatus] = []
+    watcher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    watcher.on_message = lambda c, u, m: seen.append(messages.decode(AgentStatus, m.payload))
+    watcher.connect("127.0.0.1", mosquitto.port)
+    watcher.subscribe(topics.agent_status("pi-test"), qos=1)
+    watcher.loop_start()
+    FakeBilling.wait_for(lambda: seen)
     link._client._sock.close()  # type: ignore[union-attr]  # the connection dies without DISCONNECT
-    FakeBilling.wait_for(lambda: not read_retained(mosquitto.port, topics.agent_status("pi-test"), AgentStatus).online
-                         or read_retained(mosquitto.port, topics.agent_status("pi-test"), AgentStatus).bdseq > first.bdseq)  # fmt: skip
-    FakeBilling.wait_for(lambda: link.connected)
-    FakeBilling.wait_for(lambda: read_retained(mosquitto.port, topics.agent_status("pi-test"), AgentStatus).bdseq == first.bdseq + 1)
+    FakeBilling.wait_for(lambda: any(not s.online and s.bdseq == first.bdseq for s in seen))
+    FakeBilling.wait_for(lambda: seen[-1].online and seen[-1].bdseq > first.bdseq)
+    watcher.loop_stop()
+    watcher.disconnect()
 
 
 def read_retained(port: int, topic: str, cls: type) -> AgentStatus:
