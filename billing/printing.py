@@ -69,6 +69,12 @@ def _pair(left: str, right: str, columns: int) -> str:
     return f"{left[:room]:<{room}} {right}"
 
 
+def _para(printer: Any, text: str, columns: int) -> None:
+    """Free text (a name, an address, a mention) wrapped to the paper's width."""
+    for part in textwrap.wrap(text, columns) or [""]:
+        printer.textln(part)
+
+
 def _rule(printer: Any, columns: int) -> None:
     printer.textln("-" * columns)
 
@@ -77,32 +83,31 @@ def render_receipt(view: DocumentView, *, columns: int = 42, copy: int = 0) -> b
     """The ESC/POS bytes of a document on a receipt printer of ``columns`` (42 or 48)."""
     printer = Dummy()
     _init(printer)
-    _heading(printer, view, copy)
+    _heading(printer, view, copy, columns)
     _rule(printer, columns)
     for row in view.rows:
-        for part in textwrap.wrap(row.description, columns) or [""]:
-            printer.textln(part)
+        _para(printer, row.description, columns)
         printer.textln(_pair("  " + row.detail, row.amount, columns))
     _rule(printer, columns)
     printer.set(bold=True)
     printer.textln(_pair("TOTAL", view.total, columns))
     printer.set(bold=False)
     for line in view.tax:
-        printer.textln(textwrap.fill(line, columns))
-    printer.textln(view.payment)
+        _para(printer, line, columns)
+    _para(printer, view.payment, columns)
     _footer(printer, view, columns)
     printer.cut()
     output: bytes = printer.output
     return output
 
 
-def _heading(printer: Any, view: DocumentView, copy: int) -> None:
+def _heading(printer: Any, view: DocumentView, copy: int, columns: int) -> None:
     printer.set(align="center", bold=True, double_height=True)
-    printer.textln(view.seller["name"])
+    _para(printer, view.seller["name"], columns)
     printer.set(bold=False, normal_textsize=True)
     for line in view.seller["address"].splitlines():
-        printer.textln(line)
-    printer.textln(f"SIRET {view.seller['siret']}")
+        _para(printer, line, columns)
+    _para(printer, f"SIRET {view.seller['siret']}", columns)
     printer.ln()
     printer.set(bold=True)
     printer.textln(view.title)
@@ -111,9 +116,9 @@ def _heading(printer: Any, view: DocumentView, copy: int) -> None:
     printer.set(bold=False, align="left")
     printer.textln(f"{view.issued_at:%d/%m/%Y %H:%M}")
     if view.credit_note_of:
-        printer.textln(f"Annule {view.credit_note_of} : {view.reason}")
+        _para(printer, f"Annule {view.credit_note_of} : {view.reason}", columns)
     if view.customer:
-        printer.textln(f"Client : {view.customer}")
+        _para(printer, f"Client : {view.customer}", columns)
 
 
 def _footer(printer: Any, view: DocumentView, columns: int) -> None:
