@@ -14,9 +14,9 @@ import dataclasses
 import hashlib
 import json
 import math
+import re
 import types
 import typing
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, Union
@@ -30,13 +30,12 @@ M = TypeVar("M")
 # -- field checks ---------------------------------------------------------------------------
 
 
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def _uuid(value: Any) -> str | None:
-    try:
-        if str(uuid.UUID(value)) == value:
-            return None
-    except (ValueError, TypeError, AttributeError):
-        pass
-    return "is not a lowercase UUID"
+    # exactly the strings str(uuid.UUID(...)) produces
+    return None if _UUID.fullmatch(value) else "is not a lowercase UUID"
 
 
 def _ident(value: Any) -> str | None:
@@ -328,38 +327,58 @@ def _no_constants(name: str) -> None:
     raise ValueError(f"{name} is not allowed")
 
 
-_HINTS: dict[type[Any], dict[str, Any]] = {}
+Converter = Callable[[Any, str], Any]
 
 
-def _type_hints(cls: type[Any]) -> dict[str, Any]:
-    # resolving string annotations costs more than the rest of decoding: once per class
-    hints = _HINTS.get(cls)
-    if hints is None:
-        hints = _HINTS[cls] = typing.get_type_hints(cls)
-    return hints
+@dataclass(frozen=True)
+class _Field:
+    """How to decode one field: worked out once per class, not once per message."""
+
+    name: str
+    convert: Converter
+    check: Callable[[Any], str | None] | None
+    required: bool
+
+
+_PLANS: dict[type[Any], tuple[tuple[_Field, ...], frozenset[str]]] = {}
+
+
+def _plan(cls: type[Any]) -> tuple[tuple[_Field, ...], frozenset[str]]:
+    plan = _PLANS.get(cls)
+    if plan is None:
+        hints = typing.get_type_hints(cls)
+        fields = tuple(
+            _Field(
+                f.name,
+                _converter(hints[f.name]),
+                f.metadata.get("check"),
+                f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING,
+            )
+            for f in dataclasses.fields(cls)
+        )
+        plan = _PLANS[cls] = (fields, frozenset(f.name for f in fields))
+    return plan
 
 
 def _build(cls: type[M], body: Mapping[str, Any], where: str) -> M:
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(body) - set(fields))
-    if unknown:
-        raise BadMessage(f"{where}: unknown field {unknown[0]!r}")
-    hints = _type_hints(cls)
+    fields, names = _plan(cls)
+    if not names.issuperset(body):
+        raise BadMessage(f"{where}: unknown field {sorted(set(body) - names)[0]!r}")
     values: dict[str, Any] = {}
-    for name, spec in fields.items():
-        path = f"{where}.{name}"
+    for spec in fields:
+        name = spec.name
         if name not in body:
-            if spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
-                raise BadMessage(f"{path}: missing")
+            if spec.required:
+                raise BadMessage(f"{where}.{name}: missing")
             continue
+        path = f"{where}.{name}"
         if name == "data" and cls is UsageEvent:
             values[name] = _event_data(body, path)
             continue
-        values[name] = _convert(hints[name], body[name], path)
-        check = spec.metadata.get("check")
-        problem = check(values[name]) if check and values[name] is not None else None
+        value = values[name] = spec.convert(body[name], path)
+        problem = spec.check(value) if spec.check is not None and value is not None else None
         if problem:
-            raise BadMessage(f"{path}: {values[name]!r} {problem}")
+            raise BadMessage(f"{path}: {value!r} {problem}")
     return cls(**values)
 
 
@@ -372,36 +391,76 @@ def _event_data(body: Mapping[str, Any], path: str) -> Any:
     return _build(DATA_TYPES[kind], body["data"], path)
 
 
-_SCALARS: dict[type[Any], str] = {str: "a string", bool: "true or false", int: "an integer"}
-
-
-def _convert(hint: Any, value: Any, path: str) -> Any:
+def _converter(hint: Any) -> Converter:
     origin = typing.get_origin(hint)
     if origin in (Union, types.UnionType):
-        options = [a for a in typing.get_args(hint) if a is not type(None)]
-        return None if value is None else _convert(options[0], value, path)
+        inner = _converter([a for a in typing.get_args(hint) if a is not type(None)][0])
+        return lambda value, path: None if value is None else inner(value, path)
     if origin is tuple:
+        return _sequence(_converter(typing.get_args(hint)[0]))
+    if origin is dict:
+        return _mapping(_converter(typing.get_args(hint)[1]))
+    if dataclasses.is_dataclass(hint):
+        return _nested(typing.cast(type[Any], hint))
+    if hint is Any:  # UsageEvent.data: decoded by its event type in _event_data
+        return lambda value, path: value
+    scalar = _SCALAR_CONVERTERS.get(hint)
+    if scalar is None:  # pragma: no cover - a message class with an unsupported field type
+        raise TypeError(f"unsupported field type {hint!r}")
+    return scalar
+
+
+def _sequence(item: Converter) -> Converter:
+    def convert(value: Any, path: str) -> Any:
         if not isinstance(value, list):
             raise BadMessage(f"{path}: must be a list")
-        item = typing.get_args(hint)[0]
-        return tuple(_convert(item, v, f"{path}[{i}]") for i, v in enumerate(value))
-    if origin is dict:
+        return tuple(item(v, f"{path}[{i}]") for i, v in enumerate(value))
+
+    return convert
+
+
+def _mapping(item: Converter) -> Converter:
+    def convert(value: Any, path: str) -> Any:
         if not isinstance(value, dict):
             raise BadMessage(f"{path}: must be an object")
-        item = typing.get_args(hint)[1]
-        return {k: _convert(item, v, f"{path}.{k}") for k, v in value.items()}
-    if dataclasses.is_dataclass(hint):
+        return {k: item(v, f"{path}.{k}") for k, v in value.items()}
+
+    return convert
+
+
+def _nested(cls: type[Any]) -> Converter:
+    def convert(value: Any, path: str) -> Any:
         if not isinstance(value, dict):
             raise BadMessage(f"{path}: must be an object")
-        return _build(typing.cast(type[Any], hint), value, path)
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise BadMessage(f"{path}: must be a finite number, got {value!r}")
-        return float(value)
-    if hint in _SCALARS:
-        if type(value) is not hint:
-            raise BadMessage(f"{path}: must be {_SCALARS[hint]}, got {value!r}")
-        if hint is int and not -(2**63) <= value < 2**63:
-            raise BadMessage(f"{path}: {value} does not fit in 64 bits")
-        return value
-    raise BadMessage(f"{path}: unsupported field type {hint!r}")  # pragma: no cover
+        return _build(cls, value, path)
+
+    return convert
+
+
+def _float(value: Any, path: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise BadMessage(f"{path}: must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _str(value: Any, path: str) -> str:
+    if type(value) is not str:
+        raise BadMessage(f"{path}: must be a string, got {value!r}")
+    return value
+
+
+def _bool(value: Any, path: str) -> bool:
+    if type(value) is not bool:
+        raise BadMessage(f"{path}: must be true or false, got {value!r}")
+    return value
+
+
+def _int(value: Any, path: str) -> int:
+    if type(value) is not int:
+        raise BadMessage(f"{path}: must be an integer, got {value!r}")
+    if not -(2**63) <= value < 2**63:
+        raise BadMessage(f"{path}: {value} does not fit in 64 bits")
+    return value
+
+
+_SCALAR_CONVERTERS: dict[Any, Converter] = {float: _float, str: _str, bool: _bool, int: _int}

@@ -168,7 +168,7 @@ def conf_text(
         "# a subscriber that falls behind must not lose messages (see DESIGN.md)",
         "max_queued_messages 1000000",
         "max_queued_bytes 0",
-        "max_inflight_messages 100",
+        "max_inflight_messages 1000",
         "persistent_client_expiration 14d",
         "log_dest stderr",
     ]

@@ -120,7 +120,7 @@ class PrivateMosquitto(_Process):
                     f"persistence_location {self.workdir}/",
                     "autosave_interval 1",
                     "max_queued_messages 1000000",
-                    "max_inflight_messages 100",
+                    "max_inflight_messages 1000",
                     "log_dest stdout",
                     "log_type error",
                     "log_type warning",
