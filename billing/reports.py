@@ -1,0 +1,225 @@
+"""What the fablab earned and how its machines were used, over a period (for the dashboard).
+
+    period = Period.month(2025, 3, tz)                  # [1 March, 1 April) in local time
+    takings(db, period, by="machine", step="day")      # [Taking(bucket='2025-03-04', key='laser-1', cents=1240), ...]
+    utilisation(db, period)                            # [Utilisation(machine='laser-1', busy_s=..., ratio=0.12)]
+    materials_used(db, period)                         # filament grams and sheets sold
+    export_lines(db, period)                           # rows for the accountant's CSV
+
+Takings count the lines of visits *closed* in the period (money actually taken), grouped by the
+day or month of the close in the fablab's time zone. Lines that are not machine time or material
+(catalogue items, discounts) fall under the machine key ``DESK``. Sums are done in Python over
+integer cents so SQLite and PostgreSQL give the same answer.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, tzinfo
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from billing.errors import InvalidOperation
+from billing.models import THOUSAND, ChargeLine, Machine, Material, UsageSession, Visit
+from billing.money import euros
+
+DIMENSIONS = ("machine", "category", "payment")
+STEPS = ("day", "month")
+DESK = "desk"  # items and discounts: sold at the desk, not on a machine
+
+
+@dataclass(frozen=True)
+class Period:
+    """A half-open interval [start, end) of aware datetimes, named in the fablab's time zone."""
+
+    start: datetime
+    end: datetime
+    tz: tzinfo
+
+    @classmethod
+    def days(cls, first: date, last: date, tz: tzinfo) -> Period:
+        """From the start of ``first`` to the end of ``last`` (both included), local time."""
+        if last < first:
+            raise InvalidOperation(f"the period ends ({last}) before it starts ({first})")
+        start = datetime(first.year, first.month, first.day, tzinfo=tz)
+        end = datetime(last.year, last.month, last.day, tzinfo=tz) + timedelta(days=1)
+        return cls(start, end, tz)
+
+    @classmethod
+    def month(cls, year: int, month: int, tz: tzinfo) -> Period:
+        first = date(year, month, 1)
+        following = date(year + (month == 12), month % 12 + 1, 1)
+        return cls.days(first, following - timedelta(days=1), tz)
+
+    @property
+    def seconds(self) -> int:
+        return int((self.end - self.start).total_seconds())
+
+    def bucket(self, moment: datetime, step: str) -> str:
+        local = moment.astimezone(self.tz)
+        return f"{local:%Y-%m}" if step == "month" else f"{local:%Y-%m-%d}"
+
+
+@dataclass(frozen=True)
+class Taking:
+    """Money taken in one bucket (a day or a month) for one key (machine, category or method)."""
+
+    bucket: str
+    key: str
+    cents: int
+
+    @property
+    def amount(self) -> Decimal:
+        return euros(self.cents)
+
+
+@dataclass(frozen=True)
+class Utilisation:
+    """Busy time of a machine over the period's hours (sessions started in the period)."""
+
+    machine: str
+    name: str
+    busy_s: int
+    session_s: int
+    sessions: int
+    period_s: int
+
+    @property
+    def ratio(self) -> float:
+        """Busy share of the period, 0..1 (a display figure, never money)."""
+        return min(self.busy_s / self.period_s, 1.0) if self.period_s else 0.0
+
+
+@dataclass(frozen=True)
+class MaterialUse:
+    """A material or catalogue item consumed: how much, in which unit, and what it brought."""
+
+    code: str
+    name: str
+    quantity_milli: int
+    unit: str
+    cents: int
+
+    @property
+    def quantity(self) -> Decimal:
+        return Decimal(self.quantity_milli) / THOUSAND
+
+    @property
+    def amount(self) -> Decimal:
+        return euros(self.cents)
+
+
+@dataclass(frozen=True)
+class ExportLine:
+    """One charge line of a closed visit, flat, for the CSV export."""
+
+    closed_at: datetime
+    visit: int
+    customer_ref: str
+    category: str
+    payment_method: str
+    kind: str
+    machine: str
+    description: str
+    quantity: Decimal
+    unit: str
+    unit_price: Decimal
+    amount: Decimal
+
+
+def _closed_lines(db: Session, period: Period) -> Iterable[tuple[ChargeLine, Visit, str | None]]:
+    query = (
+        select(ChargeLine, Visit, UsageSession.machine_id)
+        .join(Visit, ChargeLine.visit_id == Visit.id)
+        .outerjoin(UsageSession, ChargeLine.session_id == UsageSession.id)
+        .where(Visit.state == "closed", Visit.closed_at >= period.start, Visit.closed_at < period.end)
+        .order_by(Visit.closed_at, ChargeLine.id)
+    )
+    yield from db.execute(query)
+
+
+def _key(dimension: str, visit: Visit, machine: str | None) -> str:
+    if dimension == "machine":
+        return machine or DESK
+    if dimension == "category":
+        return visit.category.code
+    return visit.payment_method or "?"
+
+
+def takings(db: Session, period: Period, *, by: str = "machine", step: str = "day") -> list[Taking]:
+    """Sum of closed visits' lines per (day or month, key), sorted by bucket then key."""
+    if by not in DIMENSIONS:
+        raise InvalidOperation(f"takings are grouped by one of {', '.join(DIMENSIONS)}, not {by!r}")
+    if step not in STEPS:
+        raise InvalidOperation(f"takings are summed per {' or '.join(STEPS)}, not {step!r}")
+    sums: dict[tuple[str, str], int] = defaultdict(int)
+    for line, visit, machine in _closed_lines(db, period):
+        assert visit.closed_at is not None  # closed visits have a close time
+        sums[(period.bucket(visit.closed_at, step), _key(by, visit, machine))] += line.amount_cents
+    return [Taking(bucket, key, cents) for (bucket, key), cents in sorted(sums.items())]
+
+
+def totals_by_key(rows: Iterable[Taking]) -> dict[str, int]:
+    """Cents per key over every bucket, keys sorted."""
+    sums: dict[str, int] = defaultdict(int)
+    for row in rows:
+        sums[row.key] += row.cents
+    return dict(sorted(sums.items()))
+
+
+def utilisation(db: Session, period: Period) -> list[Utilisation]:
+    """Per active machine: busy and session seconds of sessions started in the period."""
+    machines = list(db.scalars(select(Machine).where(Machine.active).order_by(Machine.id)))
+    query = select(UsageSession).where(
+        UsageSession.started_at >= period.start, UsageSession.started_at < period.end
+    )  # fmt: skip
+    busy: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for session in db.scalars(query):
+        totals = busy[session.machine_id]
+        totals[0] += session.busy_s
+        totals[1] += session.session_s
+        totals[2] += 1
+    rows = []
+    for m in machines:
+        busy_s, session_s, count = busy[m.id]
+        rows.append(Utilisation(m.id, m.name, busy_s, session_s, count, period.seconds))
+    return rows
+
+
+def materials_used(db: Session, period: Period) -> list[MaterialUse]:
+    """Material lines (grams) and catalogue items of visits closed in the period."""
+    names = {m.id: (m.code, m.name) for m in db.scalars(select(Material))}
+    sums: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for line, _visit, _machine in _closed_lines(db, period):
+        if line.kind == "material" and line.material_id is not None:
+            code, name = names.get(line.material_id, (str(line.material_id), "?"))
+        elif line.kind == "item":
+            code, name = f"item-{line.catalogue_item_id}", line.description
+        else:
+            continue
+        totals = sums[(code, name, line.unit)]
+        totals[0] += line.quantity_milli
+        totals[1] += line.amount_cents
+    return [MaterialUse(code, name, q, unit, c) for (code, name, unit), (q, c) in sorted(sums.items())]
+
+
+def export_lines(db: Session, period: Period) -> list[ExportLine]:
+    """Every line of every visit closed in the period, oldest first, with a pseudonymous customer."""
+    rows = []
+    for line, visit, machine in _closed_lines(db, period):
+        assert visit.closed_at is not None
+        ref = visit.customer.ref if visit.customer is not None else f"V{visit.id}"
+        rows.append(
+            ExportLine(
+                closed_at=visit.closed_at, visit=visit.id, customer_ref=ref,
+                category=visit.category.code, payment_method=visit.payment_method or "",
+                kind=line.kind, machine=machine or DESK, description=line.description,
+                quantity=line.quantity, unit=line.unit, unit_price=line.unit_price,
+                amount=line.amount,
+            )  # fmt: skip
+        )
+    return rows

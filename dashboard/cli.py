@@ -1,0 +1,68 @@
+"""``fabmeter dashboard`` (the development server) and ``fabmeter admin create-user``.
+
+Production serves ``dashboard:create_app()`` with gunicorn's gthread workers
+(deploy/systemd/fabmeter-dashboard.service).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from billing.cli import CONFIG_OPTION, load_config
+from billing.errors import BillingError
+from dashboard.errors import SetupError
+
+
+@click.command()
+@CONFIG_OPTION
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port.")
+def dashboard(config_path: Path, host: str, port: int) -> None:
+    """Serve the staff dashboard (threaded development server; use gunicorn in production)."""
+    from dashboard import create_app
+
+    os.environ["FABMETER_CONFIG"] = str(config_path)
+    try:
+        app = create_app()
+    except SetupError as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(f"dashboard on http://{host}:{port}/ (config {config_path})")
+    app.run(host=host, port=port, threaded=True, use_reloader=False)
+
+
+@click.group()
+def admin() -> None:
+    """Administration: create staff users."""
+
+
+@admin.command("create-user")
+@CONFIG_OPTION
+@click.option("--username", required=True, help="Login name (lowercase letters, digits, . _ -).")
+@click.option("--role", type=click.Choice(["staff", "admin"]), default="staff", show_default=True)
+@click.option("--password-file", type=click.File("r"), default=None,
+              help="Read the password from this file (first line) instead of prompting.")  # fmt: skip
+def create_user_command(config_path: Path, username: str, role: str, password_file: click.File | None) -> None:
+    """Create a staff user (the first admin, typically); migrates the database first."""
+    from sqlalchemy.orm import Session
+
+    from billing.database import make_engine, upgrade
+    from dashboard.staff import create_user
+
+    config = load_config(config_path)
+    if password_file is not None:
+        password = password_file.readline().rstrip("\r\n")  # type: ignore[attr-defined]
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        upgrade(config.database_url)
+        engine = make_engine(config.database_url)
+        with Session(engine) as db:
+            user = create_user(db, username, password, role=role, actor="cli")
+            db.commit()
+            click.echo(f"created {role} {user.username!r}")
+        engine.dispose()
+    except BillingError as err:
+        raise click.ClickException(str(err)) from err

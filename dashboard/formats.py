@@ -1,0 +1,90 @@
+"""How the dashboard shows money, times and durations, in French (default) or English.
+
+    money(Decimal("12.4"))         # '12,40 €' in French, '€12.40' in English
+    clock(dt)                      # '03:40' local time
+    duration(5400)                 # '1 h 30'
+
+Times are shown in the server's local time zone (the fablab's).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, tzinfo
+from decimal import Decimal
+
+from babel.numbers import format_currency, format_decimal
+from flask import Flask, request, session
+from flask_babel import Babel, get_locale
+from flask_babel import gettext as _
+
+LANGUAGES = ("fr", "en")
+DEFAULT_LANGUAGE = "fr"
+
+
+def select_locale() -> str:
+    """The language chosen with the FR/EN switch, else French."""
+    chosen = session.get("lang") if request else None
+    return chosen if chosen in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def local_zone() -> tzinfo:
+    zone = datetime.now().astimezone().tzinfo
+    return zone if zone is not None else UTC
+
+
+def _locale() -> str:
+    return str(get_locale() or DEFAULT_LANGUAGE)
+
+
+def money(amount: Decimal | int | None, cents: bool = False) -> str:
+    if amount is None or amount == "":
+        return ""
+    value = Decimal(amount) / 100 if cents else Decimal(amount)
+    return format_currency(value, "EUR", locale=_locale())
+
+
+def number(value: Decimal | int | float) -> str:
+    return format_decimal(value, locale=_locale())
+
+
+def clock(moment: datetime | None) -> str:
+    return "" if moment is None else f"{moment.astimezone(local_zone()):%H:%M}"
+
+
+def when(moment: datetime | None) -> str:
+    if moment is None:
+        return ""
+    local = moment.astimezone(local_zone())
+    return f"{local:%d/%m/%Y %H:%M}" if _locale() == "fr" else f"{local:%Y-%m-%d %H:%M}"
+
+
+def duration(seconds: int | float | None) -> str:
+    """'1 h 05', '12 min', '40 s'."""
+    if seconds is None:
+        return ""
+    total = int(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes = rest // 60
+    if hours:
+        return f"{hours} h {minutes:02d}"
+    if minutes:
+        return f"{minutes} min"
+    return f"{total} s"
+
+
+def names() -> dict[str, dict[str, str]]:
+    """Translated names of machine states, visit states and payment methods, for templates."""
+    return {
+        "state_names": {"offline": _("offline"), "idle": _("idle"), "busy": _("busy"),
+                        "printing": _("printing"), "paused": _("paused"), "error": _("error")},
+        "visit_states": {"open": _("open"), "waiting": _("waiting for pickup"), "closed": _("closed")},
+        "payment_names": {"cash": _("Cash"), "card": _("Card"), "cheque": _("Cheque"),
+                          "transfer": _("Transfer"), "free": _("Free")},
+    }  # fmt: skip
+
+
+def install(app: Flask) -> None:
+    Babel(app, locale_selector=select_locale)
+    app.jinja_env.filters.update(money=money, number=number, clock=clock, when=when, duration=duration)
+    app.context_processor(names)
+    app.jinja_env.globals["get_locale"] = _locale
