@@ -1,7 +1,7 @@
 """The tamper-evident ledger: canonical content, SHA-256 chains, closures and ``verify``.
 
     digest = link_hash(chain.last_hash, canonical(content))
-    close_day(db, date(2026, 11, 26), tz=PARIS, actor="alice"); db.commit()
+    close_day(db, date(2026, 11, 26), tz=PARIS, actor="alice")   # commits
     verify(db)          # None, or Broken(link='R-000012', reason='content altered: ...')
 
 Every document series and every kind of closure is one chain: a link's hash is
@@ -161,18 +161,27 @@ def closure_figures(db: Session, start: datetime, end: datetime) -> dict[str, An
 def close_period(
     db: Session, period: Period, *, actor: str, now: datetime | None = None
 ) -> Closure:
-    """Record the closure of a finished period (in the caller's transaction, which commits)."""
+    """Record the closure of a finished period, in its own locked transaction (committed)."""
     now = now or utcnow()
     if period.end > now:
         raise InvalidOperation(
             f"the {period.kind} {period.label} is not over yet: close it once it has ended"
         )
     begin_locked(db)
-    if db.scalars(
-        select(Closure).where(Closure.kind == period.kind, Closure.period == period.label)
-    ).first():
-        raise InvalidOperation(f"the {period.kind} {period.label} is already closed")
+    try:
+        closure = _add_closure(db, period, actor, now)
+        db.commit()
+    except BaseException:
+        db.rollback()
+        raise
+    return closure
+
+
+def _add_closure(db: Session, period: Period, actor: str, now: datetime) -> Closure:
     chain = lock_chain(db, CLOSURE_CHAINS[period.kind])
+    same = select(Closure).where(Closure.kind == period.kind, Closure.period == period.label)
+    if db.scalars(same).first():
+        raise InvalidOperation(f"the {period.kind} {period.label} is already closed")
     content = {"v": 1, "kind": period.kind, "period": period.label, "number": chain.last_number + 1,
                "closed_at": utc_text(now), **closure_figures(db, period.start, period.end)}  # fmt: skip
     text, prev, digest = advance(chain, content, now)

@@ -39,7 +39,7 @@ def test_receipt_bytes_select_cp858_after_init_and_each_font_change(db: Session)
     assert FONT_B + CP858 in data and FONT_A + CP858 in data
     assert b"Contreplaqu\x82 peuplier 3 mm 600\x9e300" in data  # é and × in CP858
     assert b"TOTAL" in data and b"10,50 \xd5" in data  # € is 0xD5 in CP858
-    assert "€".encode("utf-8") not in data
+    assert "€".encode() not in data
     assert b"TVA non applicable, art. 293 B du CGI" in data
     assert b"Pay\x82 par carte bancaire : 10,50 \xd5" in data
     assert b"SIRET 123 456 789 00012" in data and b"TICKET R-000001" in data

@@ -1,0 +1,173 @@
+"""Daily and monthly closures, the accountant's export, and the ``fabmeter ledger`` command."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
+
+from billing.errors import InvalidOperation
+from billing.export import account, export_csv
+from billing.ledger import close_day, close_month, verify
+from billing.receipts import close_with_receipt, issue_credit_note
+from fabmeter import main
+from tests.receipts.conftest import ORG, company_visit, walk_in
+
+PARIS = ZoneInfo("Europe/Paris")
+D1 = datetime(2026, 11, 25, 16, 0, tzinfo=UTC)  # 17:00 in Paris
+D2 = datetime(2026, 11, 26, 22, 30, tzinfo=UTC)  # 23:30 in Paris, still the 26th
+LATER = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+
+
+def _november(db: Session) -> None:
+    close_with_receipt(
+        db, walk_in(db, ("plywood-3mm", "2")), "cash", actor="a", organisation=ORG, now=D1
+    )
+    card = close_with_receipt(
+        db, walk_in(db, ("plywood-5mm", "1")), "card", actor="a", organisation=ORG, now=D1
+    )
+    close_with_receipt(db, company_visit(db), "transfer", actor="a", organisation=ORG, now=D2)
+    issue_credit_note(db, card.id, "erreur", actor="b", now=D2)
+
+
+def test_days_and_months_record_totals_per_method_and_a_grand_total(db: Session) -> None:
+    _november(db)
+    first = close_day(db, date(2026, 11, 25), tz=PARIS, actor="alice", now=LATER)
+    second = close_day(db, date(2026, 11, 26), tz=PARIS, actor="alice", now=LATER)
+    month = close_month(db, 2026, 11, tz=PARIS, actor="alice", now=LATER)
+    db.commit()
+    assert json.loads(first.content)["totals"] == {"cash": 900, "card": 600}
+    assert (first.total_cents, first.grand_total_cents) == (1500, 1500)
+    assert json.loads(second.content)["totals"] == {"transfer": 3300, "card": -600}
+    assert (second.total_cents, second.grand_total_cents) == (2700, 4200)
+    assert json.loads(month.content)["totals"] == {"cash": 900, "card": 0, "transfer": 3300}
+    assert (month.total_cents, month.grand_total_cents, json.loads(month.content)["documents"]) == (
+        4200,
+        4200,
+        4,
+    )
+    assert second.prev_hash == first.hash and month.number == 1
+    assert verify(db) is None
+
+
+def test_a_day_is_closed_once_and_only_when_over(db: Session) -> None:
+    _november(db)
+    with pytest.raises(InvalidOperation, match="not over yet"):
+        close_day(
+            db,
+            date(2026, 11, 26),
+            tz=PARIS,
+            actor="alice",
+            now=datetime(2026, 11, 26, 20, tzinfo=UTC),
+        )
+    db.rollback()
+    close_day(db, date(2026, 11, 25), tz=PARIS, actor="alice", now=LATER)
+    db.commit()
+    with pytest.raises(InvalidOperation, match="already closed"):
+        close_day(db, date(2026, 11, 25), tz=PARIS, actor="alice", now=LATER)
+
+
+def test_a_document_slipped_into_a_closed_day_is_named_by_verify(db: Session) -> None:
+    _november(db)
+    close_day(db, date(2026, 11, 25), tz=PARIS, actor="alice", now=LATER)
+    db.commit()
+    close_with_receipt(
+        db, walk_in(db, ("mdf-3mm", "1")), "cash", actor="a", organisation=ORG, now=D1
+    )
+    broken = verify(db)
+    assert (
+        broken is not None
+        and broken.link == "closure day 2026-11-25"
+        and "documents" in broken.reason
+    )
+
+
+def test_a_closure_total_altered_in_the_database_is_named(db: Session) -> None:
+    _november(db)
+    close_day(db, date(2026, 11, 25), tz=PARIS, actor="alice", now=LATER)
+    db.commit()
+    db.execute(text("UPDATE closures SET grand_total_cents = 1"))
+    db.commit()
+    broken = verify(db)
+    assert broken is not None and broken.link == "closure day 2026-11-25"
+
+
+def test_the_export_is_semicolon_separated_with_comma_decimals(db: Session) -> None:
+    _november(db)
+    csv = export_csv(db, date(2026, 11, 1), date(2026, 12, 1), tz=PARIS).splitlines()
+    assert csv[0] == "date;numero;type;client;compte;libelle;montant;reglement"
+    assert (
+        "25/11/2026;R-000001;ticket;;707-plywood-3mm;Contreplaqué peuplier 3 mm 600×300;9,00;cash"
+        in csv
+    )
+    assert (
+        "26/11/2026;F-000001;facture;C0007;707-training-laser;Formation découpe laser;15,00;transfer"
+        in csv
+    )
+    assert (
+        "26/11/2026;A-000001;avoir;;707-plywood-5mm;Contreplaqué peuplier 5 mm 600×300;-6,00;card"
+        in csv
+    )
+    assert len(csv) == 1 + 5
+    only_25 = export_csv(db, date(2026, 11, 25), date(2026, 11, 26), tz=PARIS).splitlines()
+    assert len(only_25) == 1 + 2
+
+
+@pytest.mark.parametrize(
+    ("line", "by", "expected"),
+    [
+        ({"kind": "time", "machine": "laser-1", "item": None}, "machine", "706-laser-1"),
+        ({"kind": "material", "machine": "printer-1", "item": None}, "category", "706-member"),
+        ({"kind": "item", "machine": None, "item": "mdf-3mm"}, "category", "707-mdf-3mm"),
+        ({"kind": "discount", "machine": None, "item": None}, "machine", "709"),
+    ],
+)
+def test_sales_accounts_per_machine_or_category(
+    line: dict[str, str | None], by: str, expected: str
+) -> None:
+    assert account(line, "member", by) == expected
+
+
+@pytest.fixture
+def config(tmp_path: Path, sqlite_engine: Engine) -> Path:
+    (tmp_path / "pepper").write_text("p")
+    path = tmp_path / "server.toml"
+    path.write_text(
+        f'database_url = "{sqlite_engine.url}"\npepper_file = "pepper"\n'
+        f'[printer]\nkind = "file"\npath = "{tmp_path / "printer.bin"}"\n'
+        '[organisation]\nname = "Fablab du Val"\naddress = "1 place de la Mairie"\nsiret = "1"\n'
+    )
+    return path
+
+
+def test_ledger_command_verifies_closes_exports_and_reprints(
+    db: Session, config: Path, tmp_path: Path
+) -> None:
+    _november(db)
+    runner = CliRunner()
+    ok = runner.invoke(main, ["ledger", "verify", "--config", str(config)])
+    assert ok.exit_code == 0 and "ledger intact: 4 documents and 0 closures" in ok.output
+    closed = runner.invoke(
+        main, ["ledger", "close-day", "--config", str(config), "--date", "2026-11-25"]
+    )
+    assert closed.exit_code == 0 and "total: 15,00 €" in closed.output, closed.output
+    out = tmp_path / "novembre.csv"
+    exported = runner.invoke(main, ["ledger", "export", "--config", str(config), "--from", "2026-11-01",
+                                    "--to", "2026-11-30", "--by", "category", "--output", str(out)])  # fmt: skip
+    assert exported.exit_code == 0, exported.output
+    assert out.read_bytes().startswith(
+        b"\xef\xbb\xbf"
+    ) and "F-000001;facture;C0007" in out.read_text("utf-8-sig")
+    printed = runner.invoke(main, ["ledger", "reprint", "--config", str(config), "R-000002"])
+    assert printed.exit_code == 0 and "DUPLICATA n° 1" in printed.output, printed.output
+    assert b"DUPLICATA n\xf8 1" in (tmp_path / "printer.bin").read_bytes()
+    db.execute(text("UPDATE documents SET customer_ref = 'X' WHERE series = 'F'"))
+    db.commit()
+    broken = runner.invoke(main, ["ledger", "verify", "--config", str(config)])
+    assert broken.exit_code == 1 and "BROKEN F-000001: column customer_ref" in broken.output
