@@ -210,3 +210,20 @@ def test_an_erased_customer_is_no_longer_printed(db: Session) -> None:
     customer.name, visit.label = None, f"Visiteur {visit.id}"
     db.commit()
     assert b"Camille" not in _bytes(db, doc)
+
+
+def test_jobs_left_pending_are_printed_when_the_spooler_starts(sessions: sessionmaker[Session]) -> None:
+    with sessions() as db:
+        doc = _receipt(db)
+        reprint(db, doc.id, actor="alice")
+        db.commit()
+    transport = EscposTransport(PrinterConfig(kind="dummy"))
+    spooler = PrintSpooler(sessions, transport)
+    spooler.start()
+    try:
+        assert spooler.wait_idle(10)
+    finally:
+        spooler.stop()
+    assert transport.dummy is not None and b"DUPLICATA n\xf8 1" in transport.dummy.output
+    with sessions() as db:
+        assert [job.status for job in db.query(PrintJob)] == ["done"]
