@@ -134,3 +134,17 @@ def test_unclaimed_print_is_priced_when_staff_attach_it(inbox: Inbox, db: Sessio
     # 45 min = 3 quarters at 0,25 + 4250 mm of PLA (12.676 g × 0,06 = 0,76)
     assert [line.amount for line in visit.lines] == [Decimal("0.75"), Decimal("0.76")]
     assert visit.lines[0].tariff_version_id is not None
+
+
+def test_a_backlog_of_checkpoints_keeps_the_highest_totals(inbox: Inbox, db: Session, pepper: str) -> None:
+    """Only the last of a run of checkpoints is applied, but a lower one never wins."""
+    visit = open_visit(db, pepper=pepper, category="walk-in", actor="t").visit
+    db.commit()
+    sim = AgentSim("pi-laser", "laser-1")
+    sim.session_started(visit=str(visit.id))
+    for busy in (30, 90, 400, 120):  # the last is lower: an agent must never shrink the totals
+        sim.checkpoint(busy + 10, busy)
+    inbox.commit(received(sim))
+    db.expire_all()
+    session = db.get(UsageSession, sim.session)
+    assert session is not None and session.busy_s == 400 and session.session_s == 410
