@@ -1,0 +1,163 @@
+"""The desk: check-in with a PIN shown once, a visit's lines, items, discount, attach, close."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
+
+from billing.credentials import find_pin
+from billing.models import AuditEntry, Credential, UsageSession, Visit, utcnow
+from billing.visits import open_visit
+from tests.dashboard.conftest import PEPPER
+
+
+def check_in(client: FlaskClient, **data: str) -> tuple[int, str]:
+    response = client.post("/desk/check-in", data={"category": "walk-in", "with_pin": "y"} | data)
+    assert response.status_code == 200, response.text
+    found = re.search(r"/desk/visit/(\d+)", response.text)
+    assert found is not None
+    pin = re.search(r'<p class="pin" id="pin">(\d+)</p>', response.text)
+    return int(found.group(1)), pin.group(1) if pin else ""
+
+
+def new_visit(db: Session, **kw: object) -> int:
+    visit = open_visit(db, pepper=PEPPER, category="walk-in", actor="test", **kw).visit  # type: ignore[arg-type]
+    db.commit()
+    return visit.id
+
+
+def test_check_in_shows_a_working_pin_once(staff: FlaskClient, db: Session) -> None:
+    response = staff.post("/desk/check-in", data={"category": "walk-in", "with_pin": "y"})
+    assert response.headers["Cache-Control"] == "no-store"
+    visit_id, pin = check_in(staff)
+    assert len(pin) == 6
+    credential = find_pin(db, PEPPER, pin)
+    assert credential is not None and credential.visit_id == visit_id
+    page = staff.get(f"/desk/visit/{visit_id}").text
+    assert pin not in page and f"Visiteur {visit_id}" in page
+    assert pin not in staff.get("/desk/").text
+
+
+def test_named_check_in_with_a_loan_badge_and_no_pin(staff: FlaskClient, db: Session) -> None:
+    visit_id, pin = check_in(staff, name="Camille", category="member", with_pin="", badge=" 0a1b2c3d ")
+    assert pin == ""
+    visit = db.get(Visit, visit_id)
+    assert visit is not None and visit.label == "Camille" and visit.category.code == "member"
+    assert [c.kind for c in visit.credentials] == ["badge"]
+    assert "Camille" in staff.get("/desk/").text
+
+
+def test_a_badge_held_by_another_open_visit_is_a_form_error(staff: FlaskClient, db: Session) -> None:
+    check_in(staff, badge="0A1B2C3D")
+    response = staff.post("/desk/check-in", data={"category": "walk-in", "badge": "0a1b2c3d"})
+    assert response.status_code == 400
+    assert "already bound to open visit" in response.text
+    assert db.query(Visit).count() == 1
+
+
+def test_check_in_with_a_bad_category_is_a_form_error(staff: FlaskClient, db: Session) -> None:
+    response = staff.post("/desk/check-in", data={"category": "martians", "name": "x" * 500})
+    assert response.status_code == 400 and 'class="error"' in response.text
+    assert db.query(Visit).count() == 0
+
+
+def test_items_and_a_discount_show_on_the_visit_in_euros(staff: FlaskClient, db: Session) -> None:
+    visit_id = new_visit(db)
+    assert staff.post(f"/desk/visit/{visit_id}/item",
+                      data={"item-item": "plywood-3mm", "item-quantity": "2"}).status_code == 302  # fmt: skip
+    response = staff.post(f"/desk/visit/{visit_id}/discount",
+                          data={"discount-amount": "1.25", "discount-reason": "chute réutilisée"})  # fmt: skip
+    assert response.status_code == 302
+    page = staff.get(f"/desk/visit/{visit_id}").text.replace("\u202f", " ").replace("\xa0", " ")
+    assert "9,00 €" in page and "-1,25 €" in page
+    assert re.search(r'id="total">7,75 €<', page)
+    entry = db.query(AuditEntry).filter_by(action="discount").one()
+    assert entry.actor == "bob" and "chute réutilisée" in (entry.detail or "")
+
+
+def test_bad_amounts_and_missing_reasons_are_form_errors(staff: FlaskClient, db: Session) -> None:
+    visit_id = new_visit(db)
+    for url, data in [
+        ("item", {"item-item": "plywood-3mm", "item-quantity": "abc"}),
+        ("item", {"item-item": "plywood-3mm", "item-quantity": "-2"}),
+        ("item", {"item-item": "no-such-item", "item-quantity": "1"}),
+        ("discount", {"discount-amount": "2", "discount-reason": ""}),
+        ("discount", {"discount-amount": "-2", "discount-reason": "why not"}),
+        ("discount", {"discount-amount": "1e999", "discount-reason": "huge"}),
+        ("close", {"close-payment_method": "bitcoin"}),
+        ("attach", {"attach-session": "nope"}),
+    ]:
+        response = staff.post(f"/desk/visit/{visit_id}/{url}", data=data)
+        assert response.status_code == 400, (url, data)
+        assert 'class="error"' in response.text
+    visit = db.get(Visit, visit_id)
+    assert visit is not None and visit.lines == [] and visit.state == "open"
+
+
+def test_unknown_visit_is_404(staff: FlaskClient) -> None:
+    assert staff.get("/desk/visit/999").status_code == 404
+    assert staff.post("/desk/visit/999/item", data={"item-item": "plywood-3mm", "item-quantity": "1"}).status_code in (400, 404)
+    assert staff.post("/desk/visit/999/close", data={"close-payment_method": "cash"}).status_code in (400, 404)
+
+
+def test_close_takes_the_payment_and_the_pin_stops_working(staff: FlaskClient, db: Session) -> None:
+    visit_id, pin = check_in(staff)
+    staff.post(f"/desk/visit/{visit_id}/item", data={"item-item": "mdf-3mm", "item-quantity": "1"})
+    response = staff.post(f"/desk/visit/{visit_id}/close", data={"close-payment_method": "card"})
+    assert response.status_code == 302
+    db.expire_all()
+    visit = db.get(Visit, visit_id)
+    assert visit is not None and visit.state == "closed" and visit.payment_method == "card"
+    assert find_pin(db, PEPPER, pin) is None
+    page = staff.get(f"/desk/visit/{visit_id}").text
+    assert "Carte" in page and 'id="close"' not in page
+    assert f"/desk/visit/{visit_id}" not in staff.get("/desk/").text
+    again = staff.post(f"/desk/visit/{visit_id}/item", data={"item-item": "mdf-3mm", "item-quantity": "1"})
+    assert again.status_code == 400 and "closed" in again.text
+
+
+def _running_print(db: Session, visit_id: int | None) -> str:
+    session_id = "6f0c2a3e-0000-4000-8000-000000000001"
+    db.add(UsageSession(id=session_id, agent="pi-printer", machine_id="printer-1", visit_id=visit_id,
+                        job="boat.gcode", expected_end_at=utcnow() + timedelta(hours=3)))  # fmt: skip
+    db.commit()
+    return session_id
+
+
+def test_a_running_print_blocks_the_close_and_the_visit_can_wait(staff: FlaskClient, db: Session) -> None:
+    visit_id = new_visit(db)
+    _running_print(db, visit_id)
+    page = staff.get(f"/desk/visit/{visit_id}").text
+    assert "waiting for the print" in page and "boat.gcode" in page
+    response = staff.post(f"/desk/visit/{visit_id}/close", data={"close-payment_method": "cash"})
+    assert response.status_code == 400 and "cannot be closed" in response.text
+    assert staff.post(f"/desk/visit/{visit_id}/waiting").status_code == 302
+    db.expire_all()
+    assert db.get(Visit, visit_id).state == "waiting"  # type: ignore[union-attr]
+    desk = staff.get("/desk/").text
+    assert "boat.gcode" in desk and "printer-1" in desk
+
+
+def test_an_unclaimed_job_is_attached_at_the_desk(staff: FlaskClient, db: Session) -> None:
+    visit_id = new_visit(db)
+    session_id = _running_print(db, None)
+    assert "boat.gcode" in staff.get("/desk/").text  # listed as unclaimed
+    response = staff.post(f"/desk/visit/{visit_id}/attach", data={"attach-session": session_id})
+    assert response.status_code == 302
+    db.expire_all()
+    assert db.get(UsageSession, session_id).visit_id == visit_id  # type: ignore[union-attr]
+
+
+def test_a_locked_pin_is_unlocked_from_the_visit(staff: FlaskClient, db: Session) -> None:
+    visit_id = new_visit(db)
+    credential = db.query(Credential).filter_by(visit_id=visit_id).one()
+    credential.locked, credential.failures = True, 5
+    db.commit()
+    assert "Débloquer" in staff.get(f"/desk/visit/{visit_id}").text
+    assert staff.post(f"/desk/visit/{visit_id}/unlock/{credential.id}").status_code == 302
+    db.expire_all()
+    assert db.get(Credential, credential.id).locked is False  # type: ignore[union-attr]
+    assert staff.post(f"/desk/visit/{visit_id + 1}/unlock/{credential.id}").status_code == 400

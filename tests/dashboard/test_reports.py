@@ -1,0 +1,138 @@
+"""Reports: takings by machine, category and payment method per day or month; utilisation;
+material consumed; CSV exports (billing.reports and the pages over it)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
+
+from billing.catalogue import add_item
+from billing.charges import charge_session
+from billing.errors import InvalidOperation
+from billing.models import UsageSession, Visit
+from billing.reports import (
+    Period,
+    export_lines,
+    materials_used,
+    takings,
+    totals_by_key,
+    utilisation,
+)
+from billing.visits import add_discount, close_visit, open_visit
+from tests.dashboard.conftest import PEPPER
+
+PARIS = timezone(timedelta(hours=1))  # a fixed zone keeps day boundaries deterministic
+
+
+def closed_visit(db: Session, category: str, method: str, closed: datetime, *, machine: str | None = None,
+                 busy_s: int = 0, grams_mm: int = 0, item: str | None = None, discount: str | None = None) -> Visit:  # fmt: skip
+    visit = open_visit(db, pepper=PEPPER, category=category, actor="t", with_pin=False).visit
+    if machine:
+        session = UsageSession(id=str(uuid.uuid4()), agent="pi", machine_id=machine, visit=visit, state="ended",
+                               started_at=closed - timedelta(hours=1), session_s=busy_s, busy_s=busy_s,
+                               job_s=busy_s, filament_mm_milli=grams_mm * 1000)  # fmt: skip
+        db.add(session)
+        db.flush()
+        charge_session(db, session)
+    if item:
+        add_item(db, visit.id, item, Decimal(1), actor="t")
+    if discount:
+        add_discount(db, visit.id, Decimal(discount), "geste", actor="t")
+    close_visit(db, visit.id, method, actor="t")
+    visit.closed_at = closed
+    db.commit()
+    return visit
+
+
+@pytest.fixture
+def march(db: Session) -> Session:
+    """Three visits over two days of March 2026 and one in April."""
+    day1 = datetime(2026, 3, 4, 15, 0, tzinfo=UTC)
+    closed_visit(db, "walk-in", "card", day1, machine="laser-1", busy_s=600)  # 10 min × 0,50 = 5,00
+    closed_visit(db, "member", "cash", day1 + timedelta(hours=1), item="plywood-3mm", discount="0.50")  # 4,00
+    # 23:30 UTC on the 5th is 00:30 on the 6th in the fablab's zone
+    closed_visit(db, "walk-in", "cash", datetime(2026, 3, 5, 23, 30, tzinfo=UTC), machine="printer-1",
+                 busy_s=3600, grams_mm=3000)  # fmt: skip
+    closed_visit(db, "walk-in", "cash", datetime(2026, 4, 2, 10, 0, tzinfo=UTC), item="mdf-3mm")
+    open_visit(db, pepper=PEPPER, category="walk-in", actor="t", with_pin=False)  # open: never counted
+    db.commit()
+    return db
+
+
+def test_takings_by_machine_per_day_count_closed_visits_in_local_days(march: Session) -> None:
+    period = Period.month(2026, 3, PARIS)
+    rows = takings(march, period, by="machine", step="day")
+    by_day = {(r.bucket, r.key): r.amount for r in rows}
+    assert by_day[("2026-03-04", "laser-1")] == Decimal("5.00")
+    assert by_day[("2026-03-04", "desk")] == Decimal("4.00")  # 4,50 sheet - 0,50 discount
+    assert "2026-03-06" in {r.bucket for r in rows} and "2026-03-05" not in {r.bucket for r in rows}
+    assert "2026-04-02" not in {r.bucket for r in rows}
+
+
+def test_takings_by_category_and_payment_per_month(march: Session) -> None:
+    period = Period.days(date(2026, 3, 1), date(2026, 4, 30), PARIS)
+    by_method = totals_by_key(takings(march, period, by="payment", step="month"))
+    monthly = {(r.bucket, r.key) for r in takings(march, period, by="category", step="month")}
+    printer_cents = sum(r.cents for r in takings(march, period) if r.key == "printer-1")
+    assert by_method["card"] == 500 and by_method["cash"] == 400 + printer_cents + 300
+    assert monthly == {("2026-03", "walk-in"), ("2026-03", "member"), ("2026-04", "walk-in")}
+    with pytest.raises(InvalidOperation):
+        takings(march, period, by="colour")
+
+
+def test_utilisation_is_busy_time_over_the_period(march: Session) -> None:
+    period = Period.days(date(2026, 3, 4), date(2026, 3, 4), PARIS)
+    found = {u.machine: u for u in utilisation(march, period)}
+    assert found["laser-1"].busy_s == 600 and found["laser-1"].sessions == 1
+    assert found["laser-1"].ratio == pytest.approx(600 / 86400)
+    assert found["sewing-1"].ratio == 0.0
+
+
+def test_materials_used_counts_filament_grams_and_items(march: Session) -> None:
+    used = {m.name: m for m in materials_used(march, Period.month(2026, 3, PARIS))}
+    assert used["PLA"].unit == "g" and used["PLA"].quantity > 0
+    assert used["Contreplaqué peuplier 3 mm 600×300"].quantity == Decimal(1)
+
+
+def test_export_lines_use_a_pseudonym_and_no_name(march: Session) -> None:
+    rows = export_lines(march, Period.month(2026, 3, PARIS))
+    assert {r.kind for r in rows} >= {"time", "item", "discount"}
+    assert all(r.customer_ref.startswith("V") for r in rows)
+
+
+def test_an_inverted_period_is_refused() -> None:
+    with pytest.raises(InvalidOperation, match="before it starts"):
+        Period.days(date(2026, 3, 5), date(2026, 3, 1), PARIS)
+
+
+def test_the_reports_page_shows_totals_and_a_chart(staff: FlaskClient, march: Session) -> None:
+    page = staff.get("/reports/?start=2026-03-01&end=2026-03-31&step=month&by=payment").text
+    page = page.replace("\u202f", " ").replace("\xa0", " ")
+    assert "Carte" in page and "Espèces" in page and "5,00 €" in page
+    assert '<svg class="chart" id="utilisation"' in page and 'class="bar"' in page
+    assert "Découpe laser" in page
+
+
+def test_bad_report_parameters_fall_back_instead_of_failing(staff: FlaskClient) -> None:
+    for query in ["start=yesterday", "start=2026-02-30", "end=2026-13-01&step=week&by=colour",
+                  "start=2026-03-31&end=2026-03-01"]:  # fmt: skip
+        assert staff.get(f"/reports/?{query}").status_code == 200, query
+        assert staff.get(f"/reports/takings.csv?{query}").status_code == 200, query
+
+
+def test_csv_exports_for_the_accountant(staff: FlaskClient, march: Session) -> None:
+    response = staff.get("/reports/lines.csv?start=2026-03-01&end=2026-03-31")
+    assert response.mimetype == "text/csv" and "attachment" in response.headers["Content-Disposition"]
+    rows = list(csv.reader(io.StringIO(response.text.lstrip("\ufeff")), delimiter=";"))
+    assert rows[0][:3] == ["closed_at", "visit", "customer_ref"]
+    discount = next(r for r in rows if r[5] == "discount")
+    assert discount[-1] == "-0,50"
+    takings_csv = staff.get("/reports/takings.csv?start=2026-03-01&end=2026-03-31&by=machine").text
+    assert "2026-03-04;laser-1;5,00" in takings_csv
