@@ -50,6 +50,7 @@ class MachineConfig:
     baudrate: int = 115200
     pin: str | None = None  # gpio: current sensor output
     hold_s: float = 3.0
+    simulate: tuple[float, float] | None = None  # gpio, demos only: (busy_s, idle_s) on a mock pin
     interlock_pin: str | None = None
     idle_timeout_s: float | None = None
     material: str | None = None
@@ -169,7 +170,13 @@ def _machine(s: Settings) -> MachineConfig:
         return MachineConfig(
             **common, port=s.text("port"), baudrate=s.integer("baudrate", 115200, minimum=1200)
         )
-    return MachineConfig(**common, pin=s.text("pin"), hold_s=s.number("hold_s", 3.0, minimum=0))
+    busy, idle = s.number("simulate_busy_s", None, minimum=1), s.number("simulate_idle_s", None, minimum=1)
+    if (busy is None) != (idle is None):
+        raise s.error("simulate_busy_s", "and simulate_idle_s go together")
+    return MachineConfig(
+        **common, pin=s.text("pin"), hold_s=s.number("hold_s", 3.0, minimum=0),
+        simulate=(busy, idle) if busy is not None and idle is not None else None,
+    )  # fmt: skip
 
 
 def _check_unique(s: Settings, machines: tuple[MachineConfig, ...]) -> None:

@@ -43,4 +43,9 @@ def build(config: MachineConfig, *, pin_factory: Any = None) -> Driver:
         return Grbl(config.id, port=config.port or "", baudrate=config.baudrate)
     from agent.machines.gpio import CurrentSense
 
-    return CurrentSense(config.id, pin=config.pin or "", hold_s=config.hold_s, pin_factory=pin_factory)
+    sense = CurrentSense(config.id, pin=config.pin or "", hold_s=config.hold_s, pin_factory=pin_factory)
+    if config.simulate:
+        from agent.sim.current import CurrentCycle
+
+        CurrentCycle(sense.pin, *config.simulate).start()
+    return sense

@@ -38,5 +38,10 @@ class CurrentSense:
             self._stable = raw
         return MachineSnapshot(self.machine, "busy" if self._stable else "idle")
 
+    @property
+    def pin(self) -> Any:
+        """The gpiozero pin read (a MockPin in tests and demos)."""
+        return self._sense.pin
+
     def close(self) -> None:
         self._sense.close()

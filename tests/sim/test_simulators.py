@@ -66,3 +66,23 @@ def test_the_grbl_driver_sees_the_laser_cut_and_stop(tmp_path: Path) -> None:
     finally:
         laser.close()
         sim.stop()
+
+
+def test_a_simulated_current_sensor_makes_the_sewing_machine_busy_then_idle() -> None:
+    from gpiozero.pins.mock import MockFactory
+
+    from agent.config import MachineConfig
+    from agent.machines import build
+
+    factory = MockFactory()
+    config = MachineConfig(id="sewing-1", driver="gpio", pin="GPIO27", hold_s=0.0, simulate=(0.3, 0.3))
+    sewing = build(config, pin_factory=factory)
+    try:
+        seen = []
+        for _ in range(16):
+            seen.append(sewing.poll().state)
+            time.sleep(0.05)
+        changes = [state for i, state in enumerate(seen) if i == 0 or seen[i - 1] != state]
+        assert changes[:3] == ["idle", "busy", "idle"], seen
+    finally:
+        sewing.close()
