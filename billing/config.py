@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from broker.settings import ConfigError, Settings
 
@@ -65,6 +66,9 @@ class OrganisationConfig:
     vat_rate: Decimal = Decimal("20")
     legal_mention: str = FRANCHISE_MENTION
     currency: str = "EUR"
+    timezone: str = "Europe/Paris"
+    payment_due_days: int = 30
+    late_payment_rate: str = "trois fois le taux d'intérêt légal"
 
 
 @dataclass(frozen=True)
@@ -175,7 +179,19 @@ def _organisation(s: Settings) -> OrganisationConfig:
         vat_rate=Decimal(str(rate)).quantize(Decimal("0.01")),
         legal_mention=s.text("legal_mention", default_mention),
         currency=s.choice("currency", ("EUR",), "EUR"),
+        timezone=_timezone(s),
+        payment_due_days=s.integer("payment_due_days", 30, minimum=0),
+        late_payment_rate=s.text("late_payment_rate", "trois fois le taux d'intérêt légal"),
     )
+
+
+def _timezone(s: Settings) -> str:
+    name: str = s.text("timezone", "Europe/Paris")
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise s.error("timezone", f"{name!r} is not a time zone (e.g. Europe/Paris)") from None
+    return name
 
 
 def _billing(s: Settings) -> BillingConfig:

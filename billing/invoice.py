@@ -17,10 +17,20 @@ from zoneinfo import ZoneInfo
 
 from fpdf import FPDF
 
+from billing.config import OrganisationConfig
 from billing.documents import Document
 from billing.presentation import DocumentView, cents_text, customer_name
 
 LEGAL_INDEMNITY_CENTS = 4000  # Code de commerce, art. D441-5
+
+
+def terms_for(organisation: OrganisationConfig) -> InvoiceTerms:
+    """The invoice terms the organisation's settings give."""
+    return InvoiceTerms(
+        due_days=organisation.payment_due_days,
+        late_rate=organisation.late_payment_rate,
+        timezone=organisation.timezone,
+    )
 
 
 @dataclass(frozen=True)

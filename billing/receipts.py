@@ -24,7 +24,7 @@ from billing.audit import audit
 from billing.config import OrganisationConfig
 from billing.documents import SERIES, Document, PrintJob
 from billing.errors import InvalidOperation, NotFound
-from billing.invoice import InvoiceTerms
+from billing.invoice import InvoiceTerms, terms_for
 from billing.ledger import advance, begin_locked, load, lock_chain, utc_text
 from billing.models import CatalogueItem, ChargeLine, UsageSession, Visit, utcnow
 from billing.money import HUNDRED, euros, round_cent
@@ -34,7 +34,6 @@ log = logging.getLogger(__name__)
 
 RECEIPT, INVOICE, CREDIT_NOTE = "R", "F", "A"
 COMPANY_CATEGORY = "company"
-DEFAULT_TERMS = InvoiceTerms()
 
 
 class Spooler(Protocol):
@@ -50,11 +49,15 @@ def close_with_receipt(
     *,
     actor: str,
     organisation: OrganisationConfig,
-    terms: InvoiceTerms = DEFAULT_TERMS,
+    terms: InvoiceTerms | None = None,
     spooler: Spooler | None = None,
     now: datetime | None = None,
 ) -> Document:
-    """Close the visit and issue its receipt (or a company's invoice) in one locked transaction."""
+    """Close the visit and issue its receipt (or a company's invoice) in one locked transaction.
+
+    ``terms`` default to the organisation's settings (due days, late-payment rate, time zone).
+    """
+    terms = terms or terms_for(organisation)
     return _in_transaction(db, spooler, lambda: _close(db, visit_id, payment_method, actor,
                                                        organisation, terms, now or utcnow()))  # fmt: skip
 
