@@ -23,7 +23,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from billing.config import ConfigError, ServerConfig
-from dashboard import admin, auth, desk, formats, live, reports, store
+from dashboard import admin, auth, desk, formats, live, receipts, reports, store
 from dashboard.errors import SetupError
 
 SHIFT = timedelta(hours=10)
@@ -76,8 +76,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(test_config or {})
     app.session_interface = ShiftSessions()
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
-    store.install(app, store.Store.open(config.database_url, redis_url=config.redis_url,
-                                        client=app.config.get("REDIS")))  # fmt: skip
+    opened = store.Store.open(config.database_url, redis_url=config.redis_url, client=app.config.get("REDIS"))
+    store.install(app, opened)
+    receipts.install(app, opened.sessions, config.printer, formats.local_zone())
     formats.install(app)
     CSRFProtect(app)
     auth.install(app)

@@ -100,10 +100,12 @@ def _visit_page(visit_id: int, status: int = 200, **forms: Any) -> ResponseRetur
     ok, why = closable(db, visit_id)
     costs = {s.id: cost_so_far(db, s) for s in visit.sessions if s.state == "open"}
     locked = [c for c in visit.credentials if c.locked]
+    document = receipts.document_of(db, visit_id)
     context = _forms(visit_id) | forms
     page = render_template(
         "desk/visit.html", visit=visit, total=visit_total(db, visit_id), closable=ok, why=why,
-        costs=costs, locked=locked, document=receipts.document_of(db, visit_id), **context,
+        costs=costs, locked=locked, document=document, print_job=receipts.last_job(db, document),
+        can_print=receipts.printer() is not None, **context,
     )  # fmt: skip
     return page, status
 
@@ -197,7 +199,7 @@ def close(visit_id: int) -> ResponseReturnValue:
         ledger().commit()
     except BillingError as err:
         return _refused(visit_id, form, err, "close_form")
-    return _done(visit_id, _("Visit closed."))
+    return _done(visit_id, _("Visit closed."))  # the page shows the receipt's number
 
 
 @bp.route("/visit/<int:visit_id>/reprint", methods=["POST"])

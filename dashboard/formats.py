@@ -78,6 +78,7 @@ def names() -> dict[str, dict[str, str]]:
         "state_names": {"offline": _("offline"), "idle": _("idle"), "busy": _("busy"),
                         "printing": _("printing"), "paused": _("paused"), "error": _("error")},
         "visit_states": {"open": _("open"), "waiting": _("waiting for pickup"), "closed": _("closed")},
+        "print_states": {"pending": _("printing…"), "done": _("printed"), "failed": _("not printed")},
         "payment_names": {"cash": _("Cash"), "card": _("Card"), "cheque": _("Cheque"),
                           "transfer": _("Transfer"), "free": _("Free")},
     }  # fmt: skip

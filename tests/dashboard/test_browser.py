@@ -98,5 +98,6 @@ def test_staff_watch_a_machine_then_check_a_visitor_in_and_out(served: str, page
     page.click("#close-submit")
     expect(page.locator(".flash")).to_have_text("Visite clôturée.")
     expect(page.locator("#visit-state")).to_have_text("clôturée")
+    expect(page.locator("#receipt-number")).to_have_text("R-000001")
     page.click("text=Accueil")
     expect(page.locator("#open-visits")).not_to_contain_text("Dominique")

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
+from billing.config import PrinterConfig, ServerConfig
 from billing.credentials import find_pin
+from billing.documents import PrintJob
 from billing.models import AuditEntry, Credential, UsageSession, Visit, utcnow
 from billing.visits import open_visit
-from tests.dashboard.conftest import PEPPER
+from tests.dashboard.conftest import PEPPER, login
 
 
 def check_in(client: FlaskClient, **data: str) -> tuple[int, str]:
@@ -161,3 +166,37 @@ def test_a_locked_pin_is_unlocked_from_the_visit(staff: FlaskClient, db: Session
     db.expire_all()
     assert db.get(Credential, credential.id).locked is False  # type: ignore[union-attr]
     assert staff.post(f"/desk/visit/{visit_id + 1}/unlock/{credential.id}").status_code == 400
+
+
+def test_closing_issues_a_numbered_receipt(staff: FlaskClient, db: Session) -> None:
+    first, second = new_visit(db), new_visit(db)
+    staff.post(f"/desk/visit/{first}/item", data={"item-item": "mdf-3mm", "item-quantity": "1"})
+    staff.post(f"/desk/visit/{first}/close", data={"close-payment_method": "cash"})
+    staff.post(f"/desk/visit/{second}/close", data={"close-payment_method": "free"})
+    page = staff.get(f"/desk/visit/{first}").text
+    assert 'id="receipt-number">R-000001<' in page and "Aucune imprimante" in page
+    assert 'id="receipt-number">R-000002<' in staff.get(f"/desk/visit/{second}").text
+    assert staff.post(f"/desk/visit/{first}/reprint").status_code == 302  # refused politely: no printer
+    assert "Aucune imprimante de tickets" in staff.get(f"/desk/visit/{first}").text
+
+
+def test_the_receipt_prints_in_the_background_and_again_as_a_duplicate(
+    make_app: Callable[..., Flask], server_config: ServerConfig, db: Session
+) -> None:
+    app = make_app(FABMETER=replace(server_config, printer=PrinterConfig(kind="dummy")))
+    client = app.test_client()
+    login(client, "bob")
+    visit_id = new_visit(db)
+    client.post(f"/desk/visit/{visit_id}/item", data={"item-item": "mdf-3mm", "item-quantity": "1"})
+    assert client.post(f"/desk/visit/{visit_id}/close", data={"close-payment_method": "card"}).status_code == 302
+    printer = app.extensions["fabmeter.printer"]
+    printer.wait_idle()
+    printed = printer.transport.dummy.output
+    assert b"R-000001" in printed and b"DUPLICATA" not in printed
+    assert "imprimé" in client.get(f"/desk/visit/{visit_id}").text
+    assert client.post(f"/desk/visit/{visit_id}/reprint").status_code == 302
+    printer.wait_idle()
+    assert b"DUPLICATA" in printer.transport.dummy.output[len(printed):]
+    jobs = db.query(PrintJob).order_by(PrintJob.id).all()
+    assert [(j.copy, j.status) for j in jobs] == [(0, "done"), (1, "done")]
+    printer.stop()
