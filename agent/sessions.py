@@ -243,6 +243,10 @@ def _recover(track: Track, snap: MachineSnapshot, now: Now, rules: Rules) -> Ste
     s = replace(track.session, boot=now.boot, last_ns=now.mono_ns, checkpoint_ns=now.mono_ns)
     s = replace(s, idle_since_ns=now.mono_ns)
     if track.job and snap.running and snap.job and snap.job.key == track.job.key:
+        if same_kernel_boot(track.session.boot, now.boot):
+            # only the agent restarted: the monotonic clock went on, so the print's time since the
+            # track was saved (the restart included) is known exactly and is counted
+            s = replace(s, last_ns=track.session.last_ns)
         return replace(track, session=s), []
     if snap.state == "offline" and track.job:
         return replace(track, session=s), []  # cannot tell yet: decide when the machine answers
@@ -255,6 +259,13 @@ def _recover(track: Track, snap: MachineSnapshot, now: Now, rules: Rules) -> Ste
         track, events = _end_job(track, shown, now, outcome, rules, close=False)
     more = _ended(track, now, "power_loss_recovered")
     return replace(track, session=None, job=None), events + more
+
+
+def same_kernel_boot(before: str, after: str) -> bool:
+    """Whether two agent boot ids (``<kernel boot id>.<run>``) share one kernel boot, hence one
+    monotonic clock."""
+    kernel, _, run = before.rpartition(".")
+    return bool(kernel and run) and kernel != "unknown-boot" and after.rpartition(".")[0] == kernel
 
 
 # -- people ------------------------------------------------------------------------------
