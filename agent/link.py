@@ -266,6 +266,9 @@ class Link:
                     self._early.discard(info.mid)
                 else:
                     self._inflight.add(info.mid)
+                if self._next <= self._acked + 1:
+                    # nothing was waiting for an ack: the stall timer starts with this event
+                    self._ack_progress_at = time.monotonic()
                 self._next = seq + 1
             self.stats["published"] += 1
         return len(rows)

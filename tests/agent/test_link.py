@@ -75,6 +75,26 @@ def test_events_reach_billing_and_leave_the_outbox_only_when_acked(
     billing.stop()
 
 
+def test_an_event_after_a_quiet_spell_is_published_once(
+    tmp_path: Path, mosquitto: PrivateMosquitto, link_factory: list[Link]
+) -> None:
+    """The stall timer starts when an event is sent, not at the last ack long before it."""
+    outbox = Outbox(tmp_path / "outbox.db")
+    outbox.record(checkpoints(1))
+    billing = FakeBilling(mosquitto.port, "pi-test").start()
+    link = Link(config(tmp_path, mosquitto.port), machines=("laser-1",), version="test")
+    link_factory.append(link)
+    link.start()
+    billing.wait_for(lambda: outbox.count() == 0)
+    time.sleep(1.5)  # longer than resend_after_s with nothing to send
+    outbox.record(checkpoints(1, start=1))
+    link.wake()
+    billing.wait_for(lambda: outbox.count() == 0)
+    time.sleep(0.5)
+    assert dict(billing.deliveries) == {1: 1, 2: 1}
+    billing.stop()
+
+
 def test_broker_killed_mid_stream_loses_nothing(
     tmp_path: Path, mosquitto: PrivateMosquitto, link_factory: list[Link]
 ) -> None:
