@@ -80,6 +80,10 @@ class LiveState:
             self._machine_online(machine, agent, status.online)
         return True
 
+    def knows(self, agent: str) -> bool:
+        """Whether Redis still holds the agent's status (it is empty after a restart)."""
+        return bool(self._redis.exists(agent_key(agent)))
+
     def _machine_online(self, machine: str, agent: str, online: bool) -> None:
         was = self._redis.hget(machine_key(machine), "online")
         since = self._redis.hget(machine_key(machine), "offline_since")

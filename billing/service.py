@@ -64,6 +64,7 @@ class BillingService:
         self._costs: set[str] = set()
         self._costs_lock = threading.Lock()
         self._agents: dict[str, str] = {}  # machine → agent, from statuses
+        self._statuses: dict[str, AgentStatus] = {}  # agent → last status applied (Redis may forget it)
         self._allowlists = AllowlistTracker()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -202,7 +203,8 @@ class BillingService:
     def _status(self, agent: str, status: AgentStatus) -> None:
         for machine in status.machines:
             self._agents[machine] = agent
-        self.live.status(agent, status)
+        if self.live.status(agent, status):
+            self._statuses[agent] = status
 
     def _state(self, state: MachineState) -> None:
         self.live.state(state, self._agents.get(state.machine))
@@ -221,6 +223,9 @@ class BillingService:
                 session.expected_end_at = ends
 
     def _housekeeping(self) -> None:
+        for agent, status in list(self._statuses.items()):
+            if not self.live.knows(agent):  # Redis restarted empty: agents only say it on reconnect
+                self.live.status(agent, status)
         with self.factory() as db:
             lists = allowlists(db, pepper=self.config.pepper, rules=self.config.billing)
         for agent, allowlist in self._allowlists.changed(lists).items():
