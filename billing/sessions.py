@@ -9,7 +9,7 @@ event (a resend, a redelivery after a crash) changes nothing.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy.orm import Session
@@ -114,7 +114,10 @@ def _ended(db: Session, session: UsageSession, data: SessionEnded, event: UsageE
         return
     session.state = "ended"
     session.end_reason = data.reason
-    session.ended_at = event_time(event, now)
+    ended = event_time(event, now)
+    if ended < session.started_at:  # the agent's clock was stepped back mid-session
+        ended = session.started_at + timedelta(seconds=session.session_s)
+    session.ended_at = ended
     session.expected_end_at = None
     if session.job_state == "running":
         session.job_state = None
