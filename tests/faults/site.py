@@ -136,6 +136,7 @@ class AgentProcess:
     proc: subprocess.Popen[bytes] | None = None
     env: dict[str, str] = field(default_factory=dict)
     starts: int = 0
+    command: list[str] = field(default_factory=lambda: [sys.executable, "-m", "fabmeter"])
 
 
 class Site:
@@ -270,7 +271,7 @@ class Site:
         with open(agent.log, "ab") as log:
             log.write(f"\n===== agent start {agent.starts}\n".encode())
             agent.proc = subprocess.Popen(
-                [sys.executable, "-m", "fabmeter", "agent", "--config", str(agent.config)],
+                [*agent.command, "agent", "--config", str(agent.config)],
                 cwd=ROOT, env={**_env(), **agent.env}, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
         if wait_connected:
@@ -400,13 +401,13 @@ class Site:
         lines = list(db.scalars(select(ChargeLine).where(ChargeLine.session_id == session.id)))
         kinds = [line.kind for line in lines]
         assert session.state == "priced", f"session {session.id} is {session.state}\n{self.logs()}"
-        assert kinds.count("time") == 1, f"session {session.id} has lines {kinds}"
+        assert kinds, f"session {session.id} was priced with no line at all"
         assert len(kinds) == len(set(kinds)), f"session {session.id} charged twice: {kinds}"
 
     def _billed_near(self, db: Session, session: UsageSession, truth: float) -> None:
         line = db.scalars(select(ChargeLine).where(ChargeLine.session_id == session.id,
-                                                   ChargeLine.kind == "time")).one()  # fmt: skip
-        billed = line.quantity * UNIT_S
+                                                   ChargeLine.kind == "time")).one_or_none()  # fmt: skip
+        billed = line.quantity * UNIT_S if line else 0  # no time line: nothing billed for time
         assert abs(float(billed) - truth) <= UNIT_S, (
             f"session {session.id} on {session.machine_id} billed {billed} s for {truth:.1f} s "
             f"(session_s={session.session_s}, job_s={session.job_s}, ended: {session.end_reason})"
