@@ -58,6 +58,7 @@ class Link:
         self._allowlist: Allowlist | None = None
         self._allowlist_raw: bytes | None = None
         self._waiting: dict[bytes, list[Any]] = {}  # correlation -> [threading.Event, response]
+        self._by_session: dict[str, bytes] = {}  # session id -> correlation, for bridged replies
         self.stats = {"published": 0, "acked": 0}
         store = Outbox(config.outbox_path)
         self.stream = store.stream
@@ -212,12 +213,15 @@ class Link:
             self._cond.notify_all()
 
     def _got_auth(self, msg: mqtt.MQTTMessage) -> None:
+        response = messages.decode(AuthResponse, msg.payload)
         correlation = getattr(msg.properties, "CorrelationData", None)
-        waiter = self._waiting.get(bytes(correlation or b""))
+        # an MQTT 3.1.1 bridge (the van) drops CorrelationData: the session id still matches
+        key = bytes(correlation) if correlation else self._by_session.get(response.session, b"")
+        waiter = self._waiting.get(key)
         if waiter is None:
             log.info("an auth response came too late or for someone else; ignored")
             return
-        waiter[1] = messages.decode(AuthResponse, msg.payload)
+        waiter[1] = response
         waiter[0].set()
 
     # -- the publisher thread -----------------------------------------------------------------
@@ -299,6 +303,7 @@ class Link:
         correlation = os.urandom(16)
         waiter: list[Any] = [threading.Event(), None]
         self._waiting[correlation] = waiter
+        self._by_session[request.session] = correlation
         props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
         props.ResponseTopic = topics.auth_resp(self.agent)
         props.CorrelationData = correlation
@@ -308,6 +313,7 @@ class Link:
             waiter[0].wait(timeout)
         finally:
             self._waiting.pop(correlation, None)
+            self._by_session.pop(request.session, None)
         response: AuthResponse | None = waiter[1]
         return response
 

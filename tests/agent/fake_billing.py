@@ -29,6 +29,7 @@ class FakeBilling:
         self.stream: str | None = None
         self.auth_answer: AuthResponse | None = None  # when set, auth requests get this answer
         self.auth_requests: list[AuthRequest] = []
+        self.bridged = False  # answer as if through an MQTT 3.1.1 bridge (no properties)
         self._lock = threading.Lock()
         self._acked = 0
         self._gap_since: float | None = None
@@ -77,9 +78,12 @@ class FakeBilling:
         from paho.mqtt.properties import Properties
 
         props = Properties(PacketTypes.PUBLISH)
-        props.CorrelationData = msg.properties.CorrelationData  # type: ignore[union-attr]
         answer = AuthResponse(**{**self.auth_answer.__dict__, "session": request.session})
-        self.client.publish(msg.properties.ResponseTopic, messages.encode(answer), qos=1, properties=props)  # type: ignore[union-attr]
+        if not self.bridged:
+            props.CorrelationData = msg.properties.CorrelationData  # type: ignore[union-attr]
+            self.client.publish(msg.properties.ResponseTopic, messages.encode(answer), qos=1, properties=props)  # type: ignore[union-attr]
+        else:  # what crosses an MQTT 3.1.1 bridge: no properties at all
+            self.client.publish(topics.auth_resp(self.agent), messages.encode(answer), qos=1)
 
     def contiguous(self) -> int:
         with self._lock:

@@ -182,6 +182,9 @@ def test_auth_request_gets_billing_answer_or_none(tmp_path: Path, mosquitto: Pri
     billing.auth_answer = AuthResponse(allow=True, reason="ok", session=SESSION, visit="v-7", display_name="Alice")
     answer = link.request_auth(request, timeout=3)
     assert answer is not None and (answer.allow, answer.visit, answer.session) == (True, "v-7", SESSION)
+    billing.bridged = True
+    answer = link.request_auth(request, timeout=3)
+    assert answer is not None and answer.visit == "v-7", "a bridged answer is matched by session id"
     billing.stop()
 
 
