@@ -51,8 +51,25 @@ def ensure_machine(db: Session, agent: str, machine_id: str) -> Machine:
     return machine
 
 
+def _known_sessions(db: Session) -> dict[str, UsageSession]:
+    """Usage sessions this transaction has touched (forgotten with the transaction)."""
+    transaction = db.get_transaction()
+    cached = db.info.get("usage_sessions")
+    if cached is None or cached[0] is not transaction:
+        cached = db.info["usage_sessions"] = (transaction, {})
+    known: dict[str, UsageSession] = cached[1]
+    return known
+
+
 def session_for(db: Session, agent: str, event: UsageEvent, now: datetime) -> UsageSession:
-    session = db.get(UsageSession, event.session)
+    # One transaction applies many events of a few sessions: keep them at hand, so that looking
+    # one up does not flush the previous event's changes each time (most of a backlog's cost).
+    known = _known_sessions(db)
+    session = known.get(event.session)
+    if session is not None:
+        return session
+    with db.no_autoflush:
+        session = db.get(UsageSession, event.session)
     if session is None:
         ensure_machine(db, agent, event.machine)
         session = UsageSession(
@@ -61,6 +78,7 @@ def session_for(db: Session, agent: str, event: UsageEvent, now: datetime) -> Us
             filament_mm_milli=0,
         )  # fmt: skip
         db.add(session)
+    known[event.session] = session
     return session
 
 
