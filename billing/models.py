@@ -234,7 +234,7 @@ class Visit(Base):
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
     label: Mapped[str] = mapped_column(String(200))
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     payment_method: Mapped[str | None] = mapped_column(String(20))  # PAYMENT_METHODS
     note: Mapped[str | None] = mapped_column(Text)
 
@@ -289,7 +289,7 @@ class UsageSession(Base):
     auth: Mapped[str] = mapped_column(String(10), default="online")  # online | offline | none
     credential: Mapped[str | None] = mapped_column(String(128))
     state: Mapped[str] = mapped_column(String(10), default="open", index=True)  # SESSION_STATES
-    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     end_reason: Mapped[str | None] = mapped_column(String(30))
     session_s: Mapped[int] = mapped_column(Integer, default=0)
