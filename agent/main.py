@@ -10,6 +10,7 @@ loop goes on. Durations come from the monotonic clock; wall time is marked synce
 from __future__ import annotations
 
 import ctypes
+import json
 import logging
 import os
 import queue
@@ -77,7 +78,8 @@ class Agent:
         self.tracks = {m.id: saved.get(m.id) or Track(m.id, m.kind) for m in config.machines}
         self._saved = dict(self.tracks)
         self._states: dict[str, tuple[bytes, float]] = {}
-        self._offline_s: dict[str, dict[str, float]] = {}  # visit -> machine -> seconds used offline
+        # visit -> machine -> seconds used offline; kept in the outbox so a restart cannot reset the cap
+        self._offline_s: dict[str, dict[str, float]] = json.loads(self.outbox.get("offline_spent") or "{}")
         self._holder_key = self._load_holder_key()
         self._stop = threading.Event()
 
@@ -167,6 +169,7 @@ class Agent:
         if before and before.auth == "offline" and before.visit and (track.session is None or track.session.id != before.id):
             used = self._offline_s.setdefault(before.visit, {})
             used[track.machine] = used.get(track.machine, 0.0) + before.session_ns / 1e9
+            self.outbox.put("offline_spent", json.dumps(self._offline_s))
         self.tracks[track.machine] = track
         changed = _persistent(track) != _persistent(self._saved[track.machine])
         if events or changed:
@@ -227,7 +230,9 @@ class Agent:
         answer = self.link.request_auth(request, self.config.auth_timeout_s)
         now = self.now()
         if answer is not None:
-            self._offline_s.clear()  # billing is back: it knows what was spent
+            if self._offline_s:  # billing is back: it knows what was spent
+                self._offline_s.clear()
+                self.outbox.put("offline_spent", "{}")
             if not answer.allow:
                 log.info("billing refused a %s at %s: %s", cred.kind, cred.machine, answer.reason)
                 self.feedback.refused()

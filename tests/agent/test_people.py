@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import queue
 import time
 from collections.abc import Iterator
@@ -207,3 +208,23 @@ def test_keyboard_wedge_reader_needs_evdev() -> None:
     from agent.readers import WEDGE_KEYS
 
     assert all(name in evdev.ecodes.ecodes for name in WEDGE_KEYS)
+
+
+def test_offline_spending_survives_a_restart(tmp_path: Path, mock_factory: MockFactory) -> None:
+    """Restarting the agent must not give a visitor a fresh offline credit."""
+    agent = offline_agent(tmp_path, mock_factory, allowlist(cap=100))
+    agent.credentials.put(Credential("pin", ALICE_PIN, "laser-1"))
+    agent.tick()
+    agent.credentials.put(Credential("pin", ALICE_PIN, "laser-1"))  # badge out
+    agent.tick()
+    assert "v-42" in json.loads(agent.outbox.get("offline_spent") or "{}")
+    # as if that session had lasted ten minutes: 10 min at 12,00 €/h is over the 1,00 € cap
+    agent.outbox.put("offline_spent", json.dumps({"v-42": {"laser-1": 600.0}}))
+    agent.close()
+    again = offline_agent(tmp_path, mock_factory, None)
+    again.credentials.put(Credential("pin", ALICE_PIN, "laser-1"))
+    again.tick()
+    refused = outbox_events(again)[-1]
+    assert (refused.type, refused.data.accepted, refused.data.reason) == (
+        "offline_auth", False, "offline credit cap reached")  # fmt: skip
+    assert mock_factory.pin(17).state is False
