@@ -19,12 +19,12 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import insert, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import select
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.sql.expression import Insert
 
 from billing.models import InboxEvent, RejectedMessage, StreamPosition, utcnow
 from billing.sessions import apply_event
@@ -195,15 +195,15 @@ class Inbox:
     def _store(self, db: Session, fresh: list[Parsed]) -> None:
         if not fresh:
             return
-        at = utcnow()
+        connection = db.connection()
+        at = _bound(connection.dialect, InboxEvent.__table__.c.received_at, utcnow())
         rows = [
-            {"agent": p.agent, "stream": p.event.stream, "seq": p.event.seq, "type": p.event.type,
-             "machine_id": p.event.machine, "session_id": p.event.session, "payload": p.text,
-             "received_at": at}
+            (p.agent, p.event.stream, p.event.seq, p.event.type, p.event.machine, p.event.session,
+             p.text, at)
             for p in fresh
         ]  # fmt: skip
-        # Core executemany on the session's connection: the ORM's bulk path costs more than SQLite
-        db.connection().execute(_insert_ignoring_duplicates(db), rows)
+        # straight to the driver's executemany: per-row statement processing costs more than SQLite
+        connection.exec_driver_sql(_insert_sql(connection.dialect), rows)
 
     def _advance(
         self, db: Session, key: Key, state: StreamState, events: dict[int, Parsed],
@@ -296,11 +296,18 @@ class Inbox:
         return commands
 
 
-def _insert_ignoring_duplicates(db: Session) -> Insert:
+_COLUMNS = "agent, stream, seq, type, machine_id, session_id, payload, received_at"
+
+
+def _insert_sql(dialect: Dialect) -> str:
     """An INSERT that skips rows whose (agent, stream, seq) exists (another consumer, a race)."""
-    dialect = db.get_bind().dialect.name
-    if dialect == "sqlite":
-        return sqlite.insert(InboxEvent).on_conflict_do_nothing()
-    if dialect == "postgresql":
-        return postgresql.insert(InboxEvent).on_conflict_do_nothing()
-    return insert(InboxEvent)
+    marks = ", ".join(["?"] * 8) if dialect.paramstyle == "qmark" else ", ".join(["%s"] * 8)
+    if dialect.name == "sqlite":
+        return f"INSERT OR IGNORE INTO inbox_events ({_COLUMNS}) VALUES ({marks})"
+    return f"INSERT INTO inbox_events ({_COLUMNS}) VALUES ({marks}) ON CONFLICT DO NOTHING"
+
+
+def _bound(dialect: Dialect, column: Any, value: Any) -> Any:
+    """``value`` as the driver receives it for ``column`` (our UTC timestamps, the dialect's format)."""
+    processor = column.type.bind_processor(dialect)
+    return processor(value) if processor else value
