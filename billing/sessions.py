@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session
 
 from billing.audit import audit
 from billing.charges import charge_session
-from billing.models import THOUSAND, Machine, UsageSession, Visit
+from billing.models import THOUSAND, Machine, RejectedMessage, UsageSession, Visit
 from billing.pricing import filament_used_mm
+from broker import topics
 from broker.messages import (
     JobEnded,
     JobStarted,
@@ -26,6 +27,7 @@ from broker.messages import (
     SessionStarted,
     SessionTotals,
     UsageEvent,
+    encode,
 )
 
 log = logging.getLogger(__name__)
@@ -144,6 +146,13 @@ def _ended(db: Session, session: UsageSession, data: SessionEnded, event: UsageE
 
 def apply_event(db: Session, agent: str, event: UsageEvent, now: datetime) -> UsageSession | None:
     """Apply one event; returns the session it changed (None for an offline-auth record)."""
+    machine = db.get(Machine, event.machine)
+    if machine is not None and machine.agent not in (None, agent):
+        # the broker's ACL keeps agents on their own topics; this keeps them on their own machines
+        reason = f"machine {event.machine} belongs to agent {machine.agent}, not {agent}"
+        log.warning("event %s of %s refused: %s", event.seq, agent, reason)
+        db.add(RejectedMessage(topic=topics.agent_events(agent), payload=encode(event), reason=reason))
+        return None
     data = event.data
     if isinstance(data, OfflineAuth):
         verdict = "accepted" if data.accepted else "refused"
