@@ -327,7 +327,9 @@ def _no_constants(name: str) -> None:
     raise ValueError(f"{name} is not allowed")
 
 
-Converter = Callable[[Any, str], Any]
+# a converter gets the value, and where it is (message path and field name, joined only to
+# report an error or to go deeper: most messages are valid, and building paths is not free)
+Converter = Callable[[Any, str, str], Any]
 
 
 @dataclass(frozen=True)
@@ -371,14 +373,13 @@ def _build(cls: type[M], body: Mapping[str, Any], where: str) -> M:
             if spec.required:
                 raise BadMessage(f"{where}.{name}: missing")
             continue
-        path = f"{where}.{name}"
         if name == "data" and cls is UsageEvent:
-            values[name] = _event_data(body, path)
+            values[name] = _event_data(body, f"{where}.{name}")
             continue
-        value = values[name] = spec.convert(body[name], path)
+        value = values[name] = spec.convert(body[name], where, name)
         problem = spec.check(value) if spec.check is not None and value is not None else None
         if problem:
-            raise BadMessage(f"{path}: {value!r} {problem}")
+            raise BadMessage(f"{where}.{name}: {value!r} {problem}")
     return cls(**values)
 
 
@@ -395,7 +396,7 @@ def _converter(hint: Any) -> Converter:
     origin = typing.get_origin(hint)
     if origin in (Union, types.UnionType):
         inner = _converter([a for a in typing.get_args(hint) if a is not type(None)][0])
-        return lambda value, path: None if value is None else inner(value, path)
+        return lambda value, where, name: None if value is None else inner(value, where, name)
     if origin is tuple:
         return _sequence(_converter(typing.get_args(hint)[0]))
     if origin is dict:
@@ -403,7 +404,7 @@ def _converter(hint: Any) -> Converter:
     if dataclasses.is_dataclass(hint):
         return _nested(typing.cast(type[Any], hint))
     if hint is Any:  # UsageEvent.data: decoded by its event type in _event_data
-        return lambda value, path: value
+        return lambda value, where, name: value
     scalar = _SCALAR_CONVERTERS.get(hint)
     if scalar is None:  # pragma: no cover - a message class with an unsupported field type
         raise TypeError(f"unsupported field type {hint!r}")
@@ -411,55 +412,55 @@ def _converter(hint: Any) -> Converter:
 
 
 def _sequence(item: Converter) -> Converter:
-    def convert(value: Any, path: str) -> Any:
+    def convert(value: Any, where: str, name: str) -> Any:
         if not isinstance(value, list):
-            raise BadMessage(f"{path}: must be a list")
-        return tuple(item(v, f"{path}[{i}]") for i, v in enumerate(value))
+            raise BadMessage(f"{where}.{name}: must be a list")
+        return tuple(item(v, where, f"{name}[{i}]") for i, v in enumerate(value))
 
     return convert
 
 
 def _mapping(item: Converter) -> Converter:
-    def convert(value: Any, path: str) -> Any:
+    def convert(value: Any, where: str, name: str) -> Any:
         if not isinstance(value, dict):
-            raise BadMessage(f"{path}: must be an object")
-        return {k: item(v, f"{path}.{k}") for k, v in value.items()}
+            raise BadMessage(f"{where}.{name}: must be an object")
+        return {k: item(v, where, f"{name}.{k}") for k, v in value.items()}
 
     return convert
 
 
 def _nested(cls: type[Any]) -> Converter:
-    def convert(value: Any, path: str) -> Any:
+    def convert(value: Any, where: str, name: str) -> Any:
         if not isinstance(value, dict):
-            raise BadMessage(f"{path}: must be an object")
-        return _build(cls, value, path)
+            raise BadMessage(f"{where}.{name}: must be an object")
+        return _build(cls, value, f"{where}.{name}")
 
     return convert
 
 
-def _float(value: Any, path: str) -> float:
+def _float(value: Any, where: str, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise BadMessage(f"{path}: must be a finite number, got {value!r}")
+        raise BadMessage(f"{where}.{name}: must be a finite number, got {value!r}")
     return float(value)
 
 
-def _str(value: Any, path: str) -> str:
+def _str(value: Any, where: str, name: str) -> str:
     if type(value) is not str:
-        raise BadMessage(f"{path}: must be a string, got {value!r}")
+        raise BadMessage(f"{where}.{name}: must be a string, got {value!r}")
     return value
 
 
-def _bool(value: Any, path: str) -> bool:
+def _bool(value: Any, where: str, name: str) -> bool:
     if type(value) is not bool:
-        raise BadMessage(f"{path}: must be true or false, got {value!r}")
+        raise BadMessage(f"{where}.{name}: must be true or false, got {value!r}")
     return value
 
 
-def _int(value: Any, path: str) -> int:
+def _int(value: Any, where: str, name: str) -> int:
     if type(value) is not int:
-        raise BadMessage(f"{path}: must be an integer, got {value!r}")
+        raise BadMessage(f"{where}.{name}: must be an integer, got {value!r}")
     if not -(2**63) <= value < 2**63:
-        raise BadMessage(f"{path}: {value} does not fit in 64 bits")
+        raise BadMessage(f"{where}.{name}: {value} does not fit in 64 bits")
     return value
 
 
