@@ -34,3 +34,15 @@ def test_bad_config_is_a_clear_cli_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["db", "upgrade", "--config", str(tmp_path / "no.toml")])
     assert result.exit_code != 0
     assert "does not exist" in result.output
+
+
+def test_sqlite_commits_are_durable_before_billing_acks_them(tmp_path: Path) -> None:
+    """WAL with synchronous=FULL: an acked event survives a power cut at the server."""
+    from sqlalchemy import text
+
+    from billing.database import make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'durable.db'}")
+    with engine.connect() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert connection.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
