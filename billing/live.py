@@ -105,11 +105,19 @@ class LiveState:
             fields["agent"] = agent
         if not state.session:
             fields["cost_cents"] = ""
+        elif state.user is None and self._redis.hget(machine_key(state.machine), "session") == state.session:
+            del fields["user"]  # a print attached at the desk: billing knows who, the agent does not
         self._write(state.machine, fields)
 
-    def cost(self, machine: str, session: str, cents: int | None) -> None:
-        """Cost so far of the machine's current session (ignored if another session runs now)."""
+    def cost(self, machine: str, session: str, cents: int | None, user: str | None = None) -> None:
+        """Cost so far of the machine's current session (ignored if another session runs now).
+
+        ``user`` names the visit the session belongs to, when the agent could not (no badge).
+        """
         current = self._redis.hget(machine_key(machine), "session")
         if current not in (None, "", session):
             return
-        self._write(machine, {"cost_cents": _text(cents)})
+        fields = {"cost_cents": _text(cents)}
+        if user and not self._redis.hget(machine_key(machine), "user"):
+            fields["user"] = user
+        self._write(machine, fields)

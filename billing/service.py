@@ -244,4 +244,5 @@ class BillingService:
                 if session is None:
                     continue
                 cost = cost_so_far(db, session) if session.state == "open" else None
-                self.live.cost(session.machine_id, session.id, None if cost is None else to_cents(cost))
+                user = session.visit.label if session.visit is not None else None
+                self.live.cost(session.machine_id, session.id, None if cost is None else to_cents(cost), user)

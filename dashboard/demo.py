@@ -196,7 +196,8 @@ class Demo:
         self._spawn("dashboard", "dashboard", "--config", str(lay.server_toml),
                     "--host", "127.0.0.1", "--port", str(lay.http_port))  # fmt: skip
         self._spawn("sim", "sim", "--octoprint-port", str(lay.octoprint_port), "--job-s", "90",
-                    "--idle-s", "20", "--grbl-link", str(lay.root / "laser-1.tty"), "--cut-s", "15")  # fmt: skip
+                    "--idle-s", "20", "--grbl-link", str(lay.root / "laser-1.tty"), "--cut-s", "15",
+                    "--grbl-trigger", str(lay.root / "laser-1.job"))  # fmt: skip
         self.badge = BadgeReader(lay.root / "badge-laser.tty")
         wait_for_port(lay.octoprint_port, timeout=20)
         for agent in AGENTS:
@@ -226,7 +227,9 @@ class Demo:
         self._pause(3)
         assert self.badge is not None
         self.badge.present(BADGE)
-        self.say("[laser-1] badge on the reader: the laser is unlocked, a cut starts soon")
+        self.say("[laser-1] badge on the reader: the laser is unlocked")
+        self._pause(3)
+        (self.layout.root / "laser-1.job").touch()  # the visitor sends a job from the laser's PC
         self._wait_machine("laser-1", "busy", 60)
         self.say("[laser-1] cutting…")
         self._wait_machine("laser-1", "idle", 60)

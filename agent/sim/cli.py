@@ -17,8 +17,10 @@ import click
 @click.option("--grbl-link", type=click.Path(path_type=Path), default=None,
               help="Create a GRBL laser on a pseudo-terminal and link it here.")  # fmt: skip
 @click.option("--cut-s", type=float, default=40, show_default=True, help="Length of a laser cut.")
+@click.option("--grbl-trigger", type=click.Path(path_type=Path), default=None,
+              help="Cut only when this file is touched (a job sent), instead of on a cycle.")  # fmt: skip
 def sim(octoprint_port: int | None, api_key: str, job_s: float, idle_s: float,
-        grbl_link: Path | None, cut_s: float) -> None:  # fmt: skip
+        grbl_link: Path | None, cut_s: float, grbl_trigger: Path | None) -> None:  # fmt: skip
     """Run simulated machines (OctoPrint printer, GRBL laser) for the demo."""
     from agent.sim.grbl import SimulatedGrbl
     from agent.sim.octoprint import SimulatedOctoPrint
@@ -29,7 +31,8 @@ def sim(octoprint_port: int | None, api_key: str, job_s: float, idle_s: float,
         running.append(printer.start())
         click.echo(f"simulated OctoPrint at {printer.url}")
     if grbl_link is not None:
-        running.append(SimulatedGrbl(link=grbl_link, cut_s=cut_s, idle_s=cut_s * 1.5).start())
+        running.append(SimulatedGrbl(link=grbl_link, cut_s=cut_s, idle_s=cut_s * 1.5,
+                                     trigger=grbl_trigger).start())  # fmt: skip
         click.echo(f"simulated GRBL laser on {grbl_link}")
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -5,7 +5,9 @@
     sim.stop()
 
 It alternates between ``Idle`` and a cut (``Run`` with the laser on, ``FS:`` feed and power, and
-the ``A:S`` accessory field) on its own clock, the way a job sent from LightBurn would look.
+the ``A:S`` accessory field) on its own clock, the way a job sent from LightBurn would look. With
+``trigger``, it cuts only when that file is touched (as when someone sends a job): one cut of
+``cut_s`` per touch.
 """
 
 from __future__ import annotations
@@ -22,9 +24,12 @@ from pathlib import Path
 class SimulatedGrbl:
     def __init__(
         self, *, link: Path, cut_s: float = 40, idle_s: float = 50,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.monotonic, trigger: Path | None = None,
     ) -> None:  # fmt: skip
         self.link = link
+        self.trigger = trigger
+        self._seen_mtime: float | None = None
+        self._cut_started: float | None = None
         self.cut_s, self.idle_s = cut_s, idle_s
         self._clock = clock
         self._start = clock()
@@ -34,8 +39,20 @@ class SimulatedGrbl:
         self._thread = threading.Thread(target=self._serve, daemon=True)
 
     def cutting(self) -> bool:
+        if self.trigger is not None:
+            return self._triggered()
         t = (self._clock() - self._start) % (self.cut_s + self.idle_s)
         return t >= self.idle_s
+
+    def _triggered(self) -> bool:
+        assert self.trigger is not None
+        try:
+            mtime: float | None = self.trigger.stat().st_mtime
+        except FileNotFoundError:
+            mtime = None
+        if mtime is not None and mtime != self._seen_mtime:
+            self._seen_mtime, self._cut_started = mtime, self._clock()
+        return self._cut_started is not None and self._clock() - self._cut_started < self.cut_s
 
     def status(self) -> bytes:
         if self.cutting():

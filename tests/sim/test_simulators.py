@@ -86,3 +86,18 @@ def test_a_simulated_current_sensor_makes_the_sewing_machine_busy_then_idle() ->
         assert changes[:3] == ["idle", "busy", "idle"], seen
     finally:
         sewing.close()
+
+
+def test_a_triggered_laser_cuts_once_per_job_sent(tmp_path: Path) -> None:
+    clock = Clock()
+    trigger = tmp_path / "job"
+    sim = SimulatedGrbl(link=tmp_path / "laser", cut_s=10, idle_s=1, clock=clock, trigger=trigger)
+    assert not sim.cutting()
+    clock.now = 50
+    assert not sim.cutting()  # no job sent, however long we wait
+    trigger.touch()
+    assert sim.cutting()
+    clock.now = 59
+    assert sim.cutting()
+    clock.now = 61
+    assert not sim.cutting()
