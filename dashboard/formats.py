@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 
-from babel.numbers import format_currency, format_decimal
+from babel.numbers import format_currency, format_decimal, format_percent
 from flask import Flask, request, session
 from flask_babel import Babel, get_locale
 from flask_babel import gettext as _
@@ -45,6 +45,11 @@ def money(amount: Decimal | int | None, cents: bool = False) -> str:
 
 def number(value: Decimal | int | float) -> str:
     return format_decimal(value, locale=_locale())
+
+
+def percent(ratio: float) -> str:
+    """A share 0..1 as the locale writes it: '12,5 %' in French, '12.5%' in English."""
+    return format_percent(ratio, format="#,##0.0 %" if _locale() == "fr" else "#,##0.0%", locale=_locale())
 
 
 def clock(moment: datetime | None) -> str:
@@ -86,6 +91,6 @@ def names() -> dict[str, dict[str, str]]:
 
 def install(app: Flask) -> None:
     Babel(app, locale_selector=select_locale)
-    app.jinja_env.filters.update(money=money, number=number, clock=clock, when=when, duration=duration)
+    app.jinja_env.filters.update(money=money, number=number, percent=percent, clock=clock, when=when, duration=duration)
     app.context_processor(names)
     app.jinja_env.globals["get_locale"] = _locale

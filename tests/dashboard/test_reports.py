@@ -118,6 +118,7 @@ def test_the_reports_page_shows_totals_and_a_chart(staff: FlaskClient, march: Se
     assert "Carte" in page and "Espèces" in page and "5,00 €" in page
     assert '<svg class="chart" id="utilisation"' in page and 'class="bar"' in page
     assert "Découpe laser" in page
+    assert "0,0 %" in page and "0.0 %" not in page  # shares written the French way
 
 
 def test_bad_report_parameters_fall_back_instead_of_failing(staff: FlaskClient) -> None:
