@@ -432,9 +432,11 @@ class Site:
                 agent.proc.wait(10)
             agent.proxy.close()
         self.kill_billing()
-        for part in (self.printer, self.grbl, self.badge):
-            if part is not None:
-                part.stop() if hasattr(part, "stop") else part.close()  # type: ignore[union-attr]
+        for stoppable in (self.printer, self.grbl):
+            if stoppable is not None:
+                stoppable.stop()
+        if self.badge is not None:
+            self.badge.close()
         if self.mosquitto:
             self.mosquitto.kill()
         self.redis.kill()

@@ -9,6 +9,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 import redis
+from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from broker import topics
@@ -54,7 +55,7 @@ def test_every_message_delivered_twice(site: Site) -> None:
     """A re-publisher with billing's credentials sends every event again: nothing is charged twice."""
     site.start()
     copies = []
-    twin = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="duplicator", protocol=mqtt.MQTTv5)
+    twin = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="duplicator", protocol=mqtt.MQTTv5)
     twin.username_pw_set("billing", site.secret("billing"))
 
     def again(client: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
@@ -85,7 +86,7 @@ def test_a_last_will_arriving_after_the_new_online(site: Site) -> None:
     wait_until(lambda: live.hget("fabmeter:agent:pi-printer", "bdseq") == "1", 15, "the second connection", site)
     wait_until(lambda: live.hget("fabmeter:machine:printer-1", "online") == "1", 10, "printer-1 online", site)
     bdseq = 1
-    stale = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="stale-will", protocol=mqtt.MQTTv5)
+    stale = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="stale-will", protocol=mqtt.MQTTv5)
     stale.username_pw_set("pi-printer", site.secret("pi-printer"))
     stale.connect("127.0.0.1", site.broker_port)
     stale.loop_start()

@@ -11,6 +11,7 @@ import uuid
 
 import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from sqlalchemy import func, select
@@ -36,7 +37,7 @@ class Client:
     """A paho MQTT 5 client with an agent's or billing's credentials; collects what it receives."""
 
     def __init__(self, site: Site, user: str, password: str | None = None) -> None:
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{user}-{uuid.uuid4().hex[:6]}",
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{user}-{uuid.uuid4().hex[:6]}",
                                   protocol=mqtt.MQTTv5)  # fmt: skip
         self.client.username_pw_set(user, password if password is not None else site.secret(user))
         self.client.max_inflight_messages_set(100)

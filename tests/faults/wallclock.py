@@ -35,9 +35,9 @@ def _fake_time_ns() -> int:
 if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     time.time, time.time_ns = _fake_time, _fake_time_ns
-    import agent.main
+    import agent.main as agent_main
 
-    agent.main.wall_clock_synced = lambda: _read()[1]
+    agent_main.wall_clock_synced = lambda: _read()[1]
     sys.argv = ["fabmeter", *sys.argv[2:]]
     from fabmeter import main
 
