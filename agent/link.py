@@ -26,6 +26,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from agent.config import AgentConfig
+from agent.failpoints import failpoint
 from agent.outbox import Outbox
 from broker import messages, topics
 from broker.errors import BadMessage
@@ -167,6 +168,7 @@ class Link:
         log.warning("disconnected from the broker (%s); events wait in the outbox", reason)
 
     def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, props: Any) -> None:
+        failpoint("link.after_puback")
         with self._cond:
             if mid in self._inflight:
                 self._inflight.discard(mid)
@@ -263,6 +265,7 @@ class Link:
         rows = store.pending(after, room)
         for seq, payload in rows:
             info = self._client.publish(topics.agent_events(self.agent), payload, qos=1)
+            failpoint("link.after_publish")
             if info.rc != mqtt.MQTT_ERR_SUCCESS:
                 return 0  # disconnected meanwhile; on_connect starts again from the ack
             with self._cond:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.errors import OutboxError
+from agent.failpoints import failpoint
 from agent.sessions import Pending, Track, dump_track, load_track
 from broker.messages import VERSION
 
@@ -74,12 +75,17 @@ class Outbox:
                 self._db.execute(
                     "INSERT OR REPLACE INTO tracks VALUES (?, ?)", (track.machine, dump_track(track))
                 )
+        if seqs:
+            failpoint("outbox.after_insert")
         return seqs
 
     def acknowledge(self, upto: int) -> int:
         """Billing committed every event up to ``upto``: delete them; how many rows went."""
         with self._transaction():
-            return self._db.execute("DELETE FROM events WHERE seq <= ?", (upto,)).rowcount
+            deleted: int = self._db.execute("DELETE FROM events WHERE seq <= ?", (upto,)).rowcount
+            if deleted:
+                failpoint("outbox.while_deleting")  # the DELETE done, not yet committed
+            return deleted
 
     def put(self, key: str, value: str) -> None:
         with self._transaction():

@@ -90,3 +90,18 @@ def test_agent_restarted_in_the_middle_of_a_print(site: Site, sig: signal.Signal
     jobs = site.settle()
     site.check(jobs=jobs)
     assert len({s.id for s in site.sessions("printer-1")}) == jobs
+
+
+@pytest.mark.parametrize("point", ["outbox.after_insert", "link.after_publish", "link.after_puback",
+                                   "outbox.while_deleting"])  # fmt: skip
+def test_agent_killed_at_each_step_of_its_outbox(site: Site, point: str) -> None:
+    """SIGKILL exactly after an insert, after a publish, after a PUBACK, and in the middle of
+    deleting acked rows (the DELETE done, not committed); then a restart heals everything."""
+    site.start()
+    agent = site.add_agent("pi-printer", env={"FABMETER_FAILPOINT": f"{point}:4"})
+    site.start_agent("pi-printer", wait_connected=False)
+    assert agent.proc is not None
+    assert agent.proc.wait(60) == -signal.SIGKILL, site.logs()
+    agent.env = {}
+    site.start_agent("pi-printer")
+    site.check(jobs=site.settle(), min_jobs=1)
