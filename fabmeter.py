@@ -22,7 +22,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "ledger": ("billing.ledger_cli:ledger", "Receipts ledger: verify the hash chain, closures, accounting export."),
     "agent": ("agent.cli:agent", "Run the machine agent beside one or more machines."),
     "dashboard": ("dashboard.cli:dashboard", "Serve the staff dashboard: live board, desk, admin, reports."),
-    "admin": ("dashboard.cli:admin", "Administration: create staff users."),
+    "admin": ("dashboard.cli:admin", "Administration: create staff users, erase a person's data."),
 }
 
 

@@ -35,7 +35,7 @@ def dashboard(config_path: Path, host: str, port: int) -> None:
 
 @click.group()
 def admin() -> None:
-    """Administration: create staff users."""
+    """Administration: staff users, erasing a person."""
 
 
 @admin.command("create-user")
@@ -66,3 +66,32 @@ def create_user_command(config_path: Path, username: str, role: str, password_fi
         engine.dispose()
     except BillingError as err:
         raise click.ClickException(str(err)) from err
+
+
+@admin.command("erase")
+@CONFIG_OPTION
+@click.option("--customer", "ref", default=None, help="A customer's reference (e.g. C-4F2A9).")
+@click.option("--visit", "visit_id", type=int, default=None, help="A named walk-in's visit number.")
+def erase_command(config_path: Path, ref: str | None, visit_id: int | None) -> None:
+    """Erase a person's name and details; receipts, totals and the hash chain stay intact."""
+    from sqlalchemy.orm import Session
+
+    from billing.customers import erase_customer, erase_visit_name
+    from billing.database import make_engine
+
+    if (ref is None) == (visit_id is None):
+        raise click.UsageError("give either --customer or --visit")
+    config = load_config(config_path)
+    engine = make_engine(config.database_url)
+    try:
+        with Session(engine) as db:
+            if ref is not None:
+                erase_customer(db, ref, actor="cli")
+            else:
+                erase_visit_name(db, visit_id or 0, actor="cli")
+            db.commit()
+    except BillingError as err:
+        raise click.ClickException(str(err)) from err
+    finally:
+        engine.dispose()
+    click.echo(f"erased {'customer ' + ref if ref else f'the name of visit {visit_id}'}")
