@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import time
 
-import serial
-
 from agent.errors import MachineUnreachable
-from agent.machines.serialport import open_port, read_line, write
+from agent.machines.serialport import SerialLink, read_line, write
 from agent.snapshot import MachineSnapshot
 
 
@@ -25,9 +23,8 @@ class Grbl:
     def __init__(self, machine: str, *, port: str, baudrate: int = 115200, answer_s: float = 2.0) -> None:
         self.machine = machine
         self.url = port
-        self._baudrate = baudrate
+        self._link = SerialLink(port, baudrate)
         self._answer_s = answer_s
-        self._port: serial.SerialBase | None = None
         self._accessories = ""
 
     def poll(self) -> MachineSnapshot:
@@ -43,7 +40,7 @@ class Grbl:
         return MachineSnapshot(self.machine, "busy" if state == "Run" and on else "idle", detail=state)
 
     def _status(self) -> str:
-        port = self._open()
+        port = self._link.port()
         write(port, self.url, b"?")
         deadline = time.monotonic() + self._answer_s
         while time.monotonic() < deadline:
@@ -52,14 +49,8 @@ class Grbl:
                 return line
         raise MachineUnreachable(f"no status report from GRBL on {self.url} within {self._answer_s} s")
 
-    def _open(self) -> serial.SerialBase:
-        if self._port is None:
-            self._port = open_port(self.url, self._baudrate)
-        return self._port
-
     def close(self) -> None:
-        if self._port is not None:
-            self._port.close()
+        self._link.close()
 
 
 def parse_report(report: str) -> dict[str, str]:

@@ -13,10 +13,8 @@ from __future__ import annotations
 import re
 import time
 
-import serial
-
 from agent.errors import MachineUnreachable
-from agent.machines.serialport import open_port, read_line, write
+from agent.machines.serialport import SerialLink, read_line, write
 from agent.snapshot import JobView, MachineSnapshot
 
 TEMPERATURE = re.compile(r"(?<![A-Za-z@])(T\d?|B|C)\s*:\s*(-?\d+(?:\.\d+)?)")
@@ -33,9 +31,8 @@ class Marlin:
     def __init__(self, machine: str, *, port: str, baudrate: int = 115200, answer_s: float = 3.0) -> None:
         self.machine = machine
         self.url = port
-        self._baudrate = baudrate
+        self._link = SerialLink(port, baudrate)
         self._answer_s = answer_s
-        self._port: serial.SerialBase | None = None
         self._job: JobView | None = None
         self._jobs = 0
         self._counter_at_start: float | None = None
@@ -85,7 +82,7 @@ class Marlin:
 
     def _ask(self, command: str) -> list[str]:
         """Send one command; the lines up to its ``ok``. ``busy:`` lines extend the wait."""
-        port = self._open()
+        port = self._link.port()
         write(port, self.url, f"{command}\n".encode())
         lines: list[str] = []
         deadline = time.monotonic() + self._answer_s
@@ -99,14 +96,8 @@ class Marlin:
                 lines.append(line)
         raise MachineUnreachable(f"no 'ok' from the Marlin board on {self.url} to {command} within {self._answer_s} s")
 
-    def _open(self) -> serial.SerialBase:
-        if self._port is None:
-            self._port = open_port(self.url, self._baudrate)
-        return self._port
-
     def close(self) -> None:
-        if self._port is not None:
-            self._port.close()
+        self._link.close()
 
 
 def temperatures_in(lines: list[str]) -> dict[str, float]:
