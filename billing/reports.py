@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billing.errors import InvalidOperation
-from billing.models import THOUSAND, ChargeLine, Machine, Material, UsageSession, Visit
+from billing.models import THOUSAND, Category, ChargeLine, Machine, Material, UsageSession, Visit
 from billing.money import euros
 
 DIMENSIONS = ("machine", "category", "payment")
@@ -156,11 +156,22 @@ def takings(db: Session, period: Period, *, by: str = "machine", step: str = "da
         raise InvalidOperation(f"takings are grouped by one of {', '.join(DIMENSIONS)}, not {by!r}")
     if step not in STEPS:
         raise InvalidOperation(f"takings are summed per {' or '.join(STEPS)}, not {step!r}")
+    query = (
+        select(ChargeLine.amount_cents, Visit.closed_at, UsageSession.machine_id, Category.code,
+               Visit.payment_method)
+        .join(Visit, ChargeLine.visit_id == Visit.id)
+        .join(Category, Visit.category_id == Category.id)
+        .outerjoin(UsageSession, ChargeLine.session_id == UsageSession.id)
+        .where(Visit.state == "closed", Visit.closed_at >= period.start, Visit.closed_at < period.end)
+    )  # fmt: skip
     sums: dict[tuple[str, str], int] = defaultdict(int)
-    for line, visit, machine in _closed_lines(db, period):
-        assert visit.closed_at is not None  # closed visits have a close time
-        sums[(period.bucket(visit.closed_at, step), _key(by, visit, machine))] += line.amount_cents
-    return [Taking(bucket, key, cents) for (bucket, key), cents in sorted(sums.items())]
+    buckets: dict[datetime, str] = {}  # many lines share a close time: convert each time once
+    for cents, closed_at, machine, category, method in db.execute(query):
+        assert closed_at is not None  # closed visits have a close time
+        bucket = buckets.get(closed_at) or buckets.setdefault(closed_at, period.bucket(closed_at, step))
+        name: str = {"machine": machine or DESK, "category": category, "payment": method or "?"}[by]
+        sums[(bucket, name)] += cents
+    return [Taking(bucket, name, cents) for (bucket, name), cents in sorted(sums.items())]
 
 
 def totals_by_key(rows: Iterable[Taking]) -> dict[str, int]:
@@ -174,14 +185,14 @@ def totals_by_key(rows: Iterable[Taking]) -> dict[str, int]:
 def utilisation(db: Session, period: Period) -> list[Utilisation]:
     """Per active machine: busy and session seconds of sessions started in the period."""
     machines = list(db.scalars(select(Machine).where(Machine.active).order_by(Machine.id)))
-    query = select(UsageSession).where(
+    query = select(UsageSession.machine_id, UsageSession.busy_s, UsageSession.session_s).where(
         UsageSession.started_at >= period.start, UsageSession.started_at < period.end
     )  # fmt: skip
     busy: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
-    for session in db.scalars(query):
-        totals = busy[session.machine_id]
-        totals[0] += session.busy_s
-        totals[1] += session.session_s
+    for machine_id, busy_s, session_s in db.execute(query):
+        totals = busy[machine_id]
+        totals[0] += busy_s
+        totals[1] += session_s
         totals[2] += 1
     rows = []
     for m in machines:
@@ -193,17 +204,25 @@ def utilisation(db: Session, period: Period) -> list[Utilisation]:
 def materials_used(db: Session, period: Period) -> list[MaterialUse]:
     """Material lines (grams) and catalogue items of visits closed in the period."""
     names = {m.id: (m.code, m.name) for m in db.scalars(select(Material))}
+    query = (
+        select(ChargeLine.kind, ChargeLine.material_id, ChargeLine.catalogue_item_id,
+               ChargeLine.description, ChargeLine.unit, ChargeLine.quantity_milli,
+               ChargeLine.amount_cents)
+        .join(Visit, ChargeLine.visit_id == Visit.id)
+        .where(Visit.state == "closed", Visit.closed_at >= period.start, Visit.closed_at < period.end,
+               ChargeLine.kind.in_(("material", "item")))
+    )  # fmt: skip
     sums: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
-    for line, _visit, _machine in _closed_lines(db, period):
-        if line.kind == "material" and line.material_id is not None:
-            code, name = names.get(line.material_id, (str(line.material_id), "?"))
-        elif line.kind == "item":
-            code, name = f"item-{line.catalogue_item_id}", line.description
+    for kind, material_id, item_id, description, unit, quantity_milli, cents in db.execute(query):
+        if kind == "material" and material_id is not None:
+            code, name = names.get(material_id, (str(material_id), "?"))
+        elif kind == "item":
+            code, name = f"item-{item_id}", description
         else:
             continue
-        totals = sums[(code, name, line.unit)]
-        totals[0] += line.quantity_milli
-        totals[1] += line.amount_cents
+        totals = sums[(code, name, unit)]
+        totals[0] += quantity_milli
+        totals[1] += cents
     return [MaterialUse(code, name, q, unit, c) for (code, name, unit), (q, c) in sorted(sums.items())]
 
 
