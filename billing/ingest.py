@@ -309,5 +309,5 @@ def _insert_sql(dialect: Dialect) -> str:
 
 def _bound(dialect: Dialect, column: Any, value: Any) -> Any:
     """``value`` as the driver receives it for ``column`` (our UTC timestamps, the dialect's format)."""
-    processor = column.type.bind_processor(dialect)
+    processor = column.type.dialect_impl(dialect).bind_processor(dialect)
     return processor(value) if processor else value

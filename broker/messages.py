@@ -308,7 +308,7 @@ def decode(cls: type[M], payload: bytes | bytearray | str) -> M:
     """Parse ``payload`` as a ``cls`` message, or raise BadMessage naming what is wrong."""
     try:
         text = payload.decode("utf-8") if isinstance(payload, bytes | bytearray) else payload
-        body = json.loads(text, parse_constant=_no_constants)
+        body = _JSON.decode(text)
     except (UnicodeDecodeError, ValueError, RecursionError) as err:
         raise BadMessage(f"{cls.__name__}: payload is not UTF-8 JSON ({err})") from err
     if not isinstance(body, dict):
@@ -325,6 +325,9 @@ def decode_for_topic(kind: str, payload: bytes) -> Any:
 
 def _no_constants(name: str) -> None:
     raise ValueError(f"{name} is not allowed")
+
+
+_JSON = json.JSONDecoder(parse_constant=_no_constants)  # one decoder: json.loads(…, kw) makes one per call
 
 
 # a converter gets the value, and where it is (message path and field name, joined only to
