@@ -93,9 +93,31 @@ def _row(session: UsageSession, version: TariffVersion | None, line: Line, mater
 
 
 def cost_so_far(db: Session, session: UsageSession) -> Decimal | None:
-    """What the session would cost if it ended now; None when nobody is attached."""
-    version, lines = price_lines(db, session)
-    return None if version is None else total(lines)
+    """What the session would cost if it ended now; None when nobody is attached.
+
+    A print still running counts the filament it has used so far: the slicer's estimate for the
+    whole file times the progress, as a cancelled print would pay.
+    """
+    if session.visit is None:
+        return None
+    version = current_version(db, session.machine_id, session.visit.category_id)
+    if version is None:
+        return None
+    material = session_material(db, session)
+    usage = usage_of(session)
+    running = _running_filament_mm(session)
+    if running:
+        usage = Usage(usage.session_s, usage.busy_s, usage.job_s, usage.filament_mm + running)
+    lines = price_session(usage, time_tariff(version), material_price(material) if material else None,
+                          session.machine.name)  # fmt: skip
+    return total(lines)
+
+
+def _running_filament_mm(session: UsageSession) -> Decimal:
+    if session.job_state != "running" or not session.job_estimate_mm_milli or not session.job_progress_milli:
+        return Decimal(0)
+    return (Decimal(session.job_estimate_mm_milli) * Decimal(session.job_progress_milli)
+            / (THOUSAND * THOUSAND * 100))  # fmt: skip
 
 
 def attach_session(db: Session, session_id: str, visit_id: int, *, actor: str) -> UsageSession:

@@ -20,6 +20,7 @@ import queue
 import threading
 import time
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -208,19 +209,26 @@ class BillingService:
 
     def _state(self, state: MachineState) -> None:
         self.live.state(state, self._agents.get(state.machine))
-        if state.session and state.remaining_s is not None:
-            self._expected_end(state.session, state.remaining_s)
+        if state.session and (state.remaining_s is not None or state.progress is not None):
+            self._running_job(state.session, state.remaining_s, state.progress)
 
-    def _expected_end(self, session_id: str, remaining_s: int) -> None:
-        """Keep "ends at 03:40" of a running print for the desk (written when it moves)."""
-        ends = utcnow() + timedelta(seconds=remaining_s)
+    def _running_job(self, session_id: str, remaining_s: int | None, progress: float | None) -> None:
+        """Keep "ends at 03:40" and the progress of a running print (written when they move)."""
         with self.factory.begin() as db:
             session = db.get(UsageSession, session_id)
             if session is None or session.state != "open":
                 return
-            old = session.expected_end_at
-            if old is None or abs((old - ends).total_seconds()) > 60:
-                session.expected_end_at = ends
+            if remaining_s is not None:
+                ends = utcnow() + timedelta(seconds=remaining_s)
+                old = session.expected_end_at
+                if old is None or abs((old - ends).total_seconds()) > 60:
+                    session.expected_end_at = ends
+            if progress is not None and session.job_state == "running":
+                milli = int(Decimal(str(progress)) * 1000)
+                if abs(milli - (session.job_progress_milli or 0)) >= 1000:  # every 1 %
+                    session.job_progress_milli = milli
+                    with self._costs_lock:
+                        self._costs.add(session_id)
 
     def _housekeeping(self) -> None:
         for agent, status in list(self._statuses.items()):
