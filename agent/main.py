@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import queue
-import signal
 import threading
 import time
 import uuid
@@ -45,14 +44,14 @@ from agent.snapshot import MachineSnapshot, Now
 from agent.systemd import notify
 from broker import messages
 from broker.messages import AuthRequest, MachineState, OfflineAuth
+from broker.services import stop_on_signals
 
 log = logging.getLogger(__name__)
 
 
 def run(config: AgentConfig) -> int:
     agent = Agent(config)
-    signal.signal(signal.SIGTERM, lambda *_: agent.stop())
-    signal.signal(signal.SIGINT, lambda *_: agent.stop())
+    stop_on_signals(agent.stopping)
     return agent.run()
 
 
@@ -81,7 +80,7 @@ class Agent:
         # visit -> machine -> seconds used offline; kept in the outbox so a restart cannot reset the cap
         self._offline_s: dict[str, dict[str, float]] = json.loads(self.outbox.get("offline_spent") or "{}")
         self._holder_key = self._load_holder_key()
-        self._stop = threading.Event()
+        self.stopping = threading.Event()
 
     def _load_holder_key(self) -> bytes:
         key = self.outbox.get("holder_key")
@@ -98,17 +97,17 @@ class Agent:
         for reader in self.readers:
             reader.start()
         notify("READY=1")
-        while not self._stop.is_set():
+        while not self.stopping.is_set():
             started = time.monotonic()
             self.tick()
             if self.link.alive():
                 notify("WATCHDOG=1")  # only while this loop and the MQTT threads all run
-            self._stop.wait(max(self.config.poll_s - (time.monotonic() - started), 0.05))
+            self.stopping.wait(max(self.config.poll_s - (time.monotonic() - started), 0.05))
         self._shutdown()
         return 0
 
     def stop(self) -> None:
-        self._stop.set()
+        self.stopping.set()
 
     def _shutdown(self) -> None:
         notify("STOPPING=1")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import threading
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import click
 
 from billing.config import ConfigError, ServerConfig
 from billing.errors import BillingError
+from broker.services import stop_on_signals
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +69,7 @@ def billing(config_path: Path, upgrade: bool) -> None:
     except BillingError as err:
         raise click.ClickException(str(err)) from err
     stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+    stop_on_signals(stop)
     service.start()
     log.info("billing running with %s", config_path)
     stop.wait()

@@ -14,6 +14,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 from types import TracebackType
@@ -23,6 +24,26 @@ from broker.errors import BrokerError
 
 class ServiceError(BrokerError, RuntimeError):
     """A private server process that could not be started."""
+
+
+def stop_on_signals(stop: threading.Event) -> None:
+    """SIGTERM and SIGINT set ``stop`` — from a short-lived thread, never from the handler itself.
+
+    A handler runs in the main thread, possibly while that thread holds ``stop``'s own lock
+    (inside ``stop.wait()``, or inside a first handler's ``stop.set()`` when a second signal
+    comes): calling ``stop.set()`` there deadlocks the process for good.
+    """
+
+    fired: list[bool] = []
+
+    def handler(signum: int, frame: object) -> None:
+        if fired:  # Ctrl-C twice, or a signal relayed by a parent: once is enough
+            return
+        fired.append(True)
+        threading.Thread(target=stop.set, name="stop-signal", daemon=True).start()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, handler)
 
 
 def free_port() -> int:

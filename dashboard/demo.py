@@ -31,7 +31,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from broker.registry import AgentEntry, Registry, write_broker_config
-from broker.services import PrivateMosquitto, PrivateRedis, free_port, wait_for_port
+from broker.services import (
+    PrivateMosquitto,
+    PrivateRedis,
+    free_port,
+    stop_on_signals,
+    wait_for_port,
+)
 
 log = logging.getLogger(__name__)
 
@@ -350,8 +356,7 @@ def demo(root: Path, port: int, no_visit: bool) -> None:
     """Run a whole fablab on this machine: broker, billing, dashboard, simulated machines."""
     runner = Demo(root, port)
     stop = runner.stopping
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
+    stop_on_signals(stop)
     try:
         runner.prepare()
         runner.start()

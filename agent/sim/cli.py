@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import signal
 import threading
 from pathlib import Path
 
 import click
+
+from broker.services import stop_on_signals
 
 
 @click.command("sim")
@@ -35,8 +36,7 @@ def sim(octoprint_port: int | None, api_key: str, job_s: float, idle_s: float,
                                      trigger=grbl_trigger).start())  # fmt: skip
         click.echo(f"simulated GRBL laser on {grbl_link}")
     stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+    stop_on_signals(stop)
     stop.wait()
     for machine in running:
         machine.stop()
