@@ -119,6 +119,7 @@ def test_close_takes_the_payment_and_the_pin_stops_working(staff: FlaskClient, d
     assert find_pin(db, PEPPER, pin) is None
     page = staff.get(f"/desk/visit/{visit_id}").text
     assert "Carte" in page and 'id="close"' not in page
+    assert 'id="refresh"' not in page  # nothing runs: the page stays put
     assert f"/desk/visit/{visit_id}" not in staff.get("/desk/").text
     again = staff.post(f"/desk/visit/{visit_id}/item", data={"item-item": "mdf-3mm", "item-quantity": "1"})
     assert again.status_code == 400 and "closed" in again.text
@@ -137,6 +138,7 @@ def test_a_running_print_blocks_the_close_and_the_visit_can_wait(staff: FlaskCli
     _running_print(db, visit_id)
     page = staff.get(f"/desk/visit/{visit_id}").text
     assert "waiting for the print" in page and "boat.gcode" in page
+    assert 'id="refresh"' in page and "visit.js" in page  # follows the print until it ends
     response = staff.post(f"/desk/visit/{visit_id}/close", data={"close-payment_method": "cash"})
     assert response.status_code == 400 and "cannot be closed" in response.text
     assert staff.post(f"/desk/visit/{visit_id}/waiting").status_code == 302
