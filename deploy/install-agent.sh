@@ -7,7 +7,7 @@ set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 
 apt-get update -qq
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv python3-lgpio chrony
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv python3-lgpio python3-evdev chrony
 
 id fabmeter >/dev/null 2>&1 || adduser --system --group --home /var/lib/fabmeter fabmeter
 for group in gpio dialout input; do
@@ -17,7 +17,7 @@ done
 
 mkdir -p /opt/fabmeter /etc/fabmeter/secrets
 cp -r "$here/deploy" /opt/fabmeter/ && cp "$here/README.md" /opt/fabmeter/
-# lgpio comes from Debian (it needs the kernel's gpiochip); the venv sees it
+# lgpio (GPIO) and evdev (USB badge readers) come from Debian; the venv sees them
 [ -d /opt/fabmeter/venv ] || python3 -m venv --system-site-packages /opt/fabmeter/venv
 /opt/fabmeter/venv/bin/pip install --quiet --upgrade pip
 /opt/fabmeter/venv/bin/pip install --quiet "$here[agent]"
