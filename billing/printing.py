@@ -240,24 +240,29 @@ class PrintSpooler:
 
     spooler = PrintSpooler(sessionmaker(engine), EscposTransport(cfg.printer), columns=42)
     spooler.start(); spooler.submit(job.id); spooler.wait_idle(5); spooler.stop()
+
+    With ``resume_pending=False`` it prints only what it is given: gunicorn runs several
+    dashboard workers, and two of them must never both pick up the jobs left pending.
     """
 
     def __init__(self, sessions: Callable[[], Session], transport: Transport, *, columns: int = 42,
-                 tz: tzinfo | None = None) -> None:  # fmt: skip
+                 tz: tzinfo | None = None, resume_pending: bool = True) -> None:  # fmt: skip
         self._sessions = sessions
         self.transport = transport
         self.columns = columns
         self.tz = tz
+        self._resume_pending = resume_pending
         self._queue: queue.Queue[int | None] = queue.Queue()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        """Start printing; jobs left pending by a previous run are queued first."""
-        with self._sessions() as db:
-            for job_id in db.scalars(
-                select(PrintJob.id).where(PrintJob.status == "pending").order_by(PrintJob.id)
-            ):
-                self._queue.put(job_id)
+        """Start printing; unless told otherwise, jobs left pending by a previous run go first."""
+        if self._resume_pending:
+            with self._sessions() as db:
+                for job_id in db.scalars(
+                    select(PrintJob.id).where(PrintJob.status == "pending").order_by(PrintJob.id)
+                ):
+                    self._queue.put(job_id)
         self._thread = threading.Thread(target=self._run, name="receipt-printer", daemon=True)
         self._thread.start()
 
@@ -295,6 +300,9 @@ class PrintSpooler:
         # the one place that catches everything: a broken job must not stop the next ones
         try:
             with self._sessions() as db:
+                job = db.get(PrintJob, job_id)
+                if job is not None and job.status != "pending":
+                    return  # printed meanwhile by another process: never twice
                 run_job(db, job_id, self.transport, columns=self.columns, tz=self.tz)
         except (SQLAlchemyError, NotFound, EscposError, ValueError, KeyError) as err:
             log.error("print job %s could not run: %s", job_id, err)

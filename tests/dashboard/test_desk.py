@@ -192,12 +192,12 @@ def test_the_receipt_prints_in_the_background_and_again_as_a_duplicate(
     client.post(f"/desk/visit/{visit_id}/item", data={"item-item": "mdf-3mm", "item-quantity": "1"})
     assert client.post(f"/desk/visit/{visit_id}/close", data={"close-payment_method": "card"}).status_code == 302
     printer = app.extensions["fabmeter.printer"]
-    printer.wait_idle()
+    assert printer.wait_idle(10)
     printed = printer.transport.dummy.output
     assert b"R-000001" in printed and b"DUPLICATA" not in printed
     assert "imprimé" in client.get(f"/desk/visit/{visit_id}").text
     assert client.post(f"/desk/visit/{visit_id}/reprint").status_code == 302
-    printer.wait_idle()
+    assert printer.wait_idle(10)
     assert b"DUPLICATA" in printer.transport.dummy.output[len(printed):]
     jobs = db.query(PrintJob).order_by(PrintJob.id).all()
     assert [(j.copy, j.status) for j in jobs] == [(0, "done"), (1, "done")]
