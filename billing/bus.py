@@ -44,7 +44,7 @@ class Bus:
         if config.username:
             self.client.username_pw_set(config.username, config.password)
         if config.tls:
-            self.client.tls_set(ca_certs=str(config.ca_file) if config.ca_file else None)
+            self.client.tls_set(ca_certs=str(config.tls_ca_file) if config.tls_ca_file else None)
         self.client.max_inflight_messages_set(100)
         self.client.max_queued_messages_set(0)
         self.client.on_connect = self._connected
@@ -58,7 +58,7 @@ class Bus:
         if self.persistent:
             properties.SessionExpiryInterval = self.config.session_expiry_s
         self.client.connect_async(
-            self.config.host, self.config.port, keepalive=self.config.keepalive_s,
+            self.config.host, self.config.port, keepalive=self.config.keepalive,
             clean_start=not self.persistent, properties=properties,
         )  # fmt: skip
         self.client.loop_start()

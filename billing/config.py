@@ -33,10 +33,10 @@ class MqttConfig:
     username: str | None = None
     password: str | None = None
     tls: bool = False
-    ca_file: Path | None = None
+    tls_ca_file: Path | None = None
     client_id: str = "billing"
     session_expiry_s: int = 7 * 86400
-    keepalive_s: int = 30
+    keepalive: int = 30
 
 
 @dataclass(frozen=True)
@@ -139,10 +139,10 @@ def _mqtt(s: Settings) -> MqttConfig:
         username=s.text("username", None),
         password=s.secret("password", None),
         tls=s.boolean("tls", d.tls),
-        ca_file=s.path_value("ca_file", None),
+        tls_ca_file=s.path_value("tls_ca_file", None),
         client_id=s.text("client_id", d.client_id),
         session_expiry_s=s.integer("session_expiry_s", d.session_expiry_s, minimum=60),
-        keepalive_s=s.integer("keepalive_s", d.keepalive_s, minimum=5),
+        keepalive=s.integer("keepalive", d.keepalive, minimum=5),
     )
 
 

@@ -208,7 +208,7 @@ class Site:
         (self.tmp / "server.toml").write_text(
             f'database_url = "{self.db_url}"\nredis_url = "{self.redis.url}"\npepper_file = "pepper"\n'
             f'[mqtt]\nport = {self.broker_port}\nusername = "billing"\n'
-            f'password_file = "{self.broker_dir / "secrets" / "billing.password"}"\nkeepalive_s = 5\n'
+            f'password_file = "{self.broker_dir / "secrets" / "billing.password"}"\nkeepalive = 5\n'
             '[organisation]\nname = "Fablab"\naddress = "Ici"\nsiret = "1"\n'
             f"[billing]\ngap_wait_s = 0.5\ntick_s = 0.1\n{self.billing_extra}"
         )
