@@ -6,33 +6,18 @@ fresh schema (dropped afterwards) so parallel or repeated runs never collide.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from billing.database import make_engine, upgrade
 from billing.seed import seed
+from tests.postgres import fresh_schema
 
-POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PEPPER = "test-pepper-not-secret"
-
-
-def _postgres_reachable() -> bool:
-    try:
-        engine = make_engine(POSTGRES, connect_args={"connect_timeout": 2})
-        with engine.connect():
-            pass
-        engine.dispose()
-        return True
-    except Exception:  # noqa: BLE001 - any failure means "not reachable here"
-        return False
-
-
-_PG = _postgres_reachable()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -41,16 +26,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'ledger.db'}"
         return
-    if not _PG:
-        pytest.skip("no PostgreSQL at 127.0.0.1:5432")
-    schema = "t_" + uuid.uuid4().hex[:12]
-    admin = make_engine(POSTGRES)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    yield f"{POSTGRES}?options=-csearch_path%3D{schema}"
-    with admin.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
+    with fresh_schema() as url:
+        yield url
 
 
 @pytest.fixture

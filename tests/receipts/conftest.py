@@ -6,13 +6,12 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from billing.catalogue import add_item
@@ -21,25 +20,11 @@ from billing.database import make_engine, upgrade
 from billing.models import Category, Customer
 from billing.seed import seed
 from billing.visits import open_visit
+from tests.postgres import fresh_schema
 
-POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PEPPER = "test-pepper-not-secret"
 ORG = OrganisationConfig(name="Fablab du Val", address="1 place de la Mairie\n00000 Le Village",
                          siret="123 456 789 00012")  # fmt: skip
-
-
-def _postgres_reachable() -> bool:
-    engine = make_engine(POSTGRES, connect_args={"connect_timeout": 2})
-    try:
-        with engine.connect():
-            return True
-    except Exception:  # noqa: BLE001 - any failure means "not reachable here"
-        return False
-    finally:
-        engine.dispose()
-
-
-_PG = _postgres_reachable()
 
 
 def _migrated(url: str) -> Engine:
@@ -65,18 +50,10 @@ def any_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engin
         yield engine
         engine.dispose()
         return
-    if not _PG:
-        pytest.skip("no PostgreSQL at 127.0.0.1:5432")
-    schema = "r_" + uuid.uuid4().hex[:12]
-    admin = make_engine(POSTGRES)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    engine = _migrated(f"{POSTGRES}?options=-csearch_path%3D{schema}")
-    yield engine
-    engine.dispose()
-    with admin.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
+    with fresh_schema() as url:
+        engine = _migrated(url)
+        yield engine
+        engine.dispose()
 
 
 @pytest.fixture
