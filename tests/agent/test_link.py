@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -37,9 +37,17 @@ def checkpoints(n: int, start: int = 0) -> list[Pending]:
 
 
 @pytest.fixture
-def link_factory(tmp_path: Path) -> Iterator[list[Link]]:
+def start_link(tmp_path: Path, mosquitto: PrivateMosquitto) -> Iterator[Callable[[], Link]]:
+    """Starts the agent's link to the test broker; every link is stopped after the test."""
     links: list[Link] = []
-    yield links
+
+    def start() -> Link:
+        link = Link(config(tmp_path, mosquitto.port), machines=("laser-1",), version="test")
+        links.append(link)
+        link.start()
+        return link
+
+    yield start
     for link in links:
         link.stop(timeout=1)
 
@@ -56,14 +64,12 @@ def test_outbox_seq_is_never_reused_and_stream_is_per_file(tmp_path: Path) -> No
 
 
 def test_events_reach_billing_and_leave_the_outbox_only_when_acked(
-    tmp_path: Path, mosquitto: PrivateMosquitto, link_factory: list[Link]
+    tmp_path: Path, mosquitto: PrivateMosquitto, start_link: Callable[[], Link]
 ) -> None:
     outbox = Outbox(tmp_path / "outbox.db")
     outbox.record(checkpoints(300))
     billing = FakeBilling(mosquitto.port, "pi-test", ack=False).start()
-    link = Link(config(tmp_path, mosquitto.port), machines=("laser-1",), version="test")
-    link_factory.append(link)
-    link.start()
+    link = start_link()
     billing.wait_for(lambda: billing.contiguous() == 300)
     time.sleep(0.3)
     assert outbox.count() == 300  # PUBACK is not enough
@@ -76,15 +82,13 @@ def test_events_reach_billing_and_leave_the_outbox_only_when_acked(
 
 
 def test_an_event_after_a_quiet_spell_is_published_once(
-    tmp_path: Path, mosquitto: PrivateMosquitto, link_factory: list[Link]
+    tmp_path: Path, mosquitto: PrivateMosquitto, start_link: Callable[[], Link]
 ) -> None:
     """The stall timer starts when an event is sent, not at the last ack long before it."""
     outbox = Outbox(tmp_path / "outbox.db")
     outbox.record(checkpoints(1))
     billing = FakeBilling(mosquitto.port, "pi-test").start()
-    link = Link(config(tmp_path, mosquitto.port), machines=("laser-1",), version="test")
-    link_factory.append(link)
-    link.start()
+    link = start_link()
     billing.wait_for(lambda: outbox.count() == 0)
     time.sleep(1.5)  # longer than resend_after_s with nothing to send
     outbox.record(checkpoints(1, start=1))
@@ -96,14 +100,12 @@ def test_an_event_after_a_quiet_spell_is_published_once(
 
 
 def test_broker_killed_mid_stream_loses_nothing(
-    tmp_path: Path, mosquitto: PrivateMosquitto, link_factory: list[Link]
+    tmp_path: Path, mosquitto: PrivateMosquitto, start_link: Callable[[], Link]
 ) -> None:
     outbox = Outbox(tmp_path / "outbox.db")
     outbox.record(checkpoints(5000))
     billing = FakeBilling(mosquitto.port, "pi-test").start()
-    link = Link(config(tmp_path, mosquitto.port), machines=("laser-1",), version="test")
-    link_factory.append(link)
-    link.start()
+    start_link()
     billing.wait_for(lambda: len(billing.events) > 300)
     mosquitto.kill()
     assert len(billing.events) < 5000, "the broker should die mid-stream"
@@ -135,10 +137,8 @@ def test_agent_killed_between_insert_and_ack_loses_nothing(tmp_path: Path, mosqu
     billing.stop()
 
 
-def test_status_is_retained_with_a_last_will(tmp_path: Path, mosquitto: PrivateMosquitto, link_factory: list[Link]) -> None:
-    link = Link(config(tmp_path, mosquitto.port), machines=("laser-1",), version="test")
-    link_factory.append(link)
-    link.start()
+def test_status_is_retained_with_a_last_will(tmp_path: Path, mosquitto: PrivateMosquitto, start_link: Callable[[], Link]) -> None:
+    link = start_link()
     FakeBilling.wait_for(lambda: link.connected)
     first = read_retained(mosquitto.port, topics.agent_status("pi-test"), AgentStatus)
     assert first.online and first.machines == ("laser-1",)
@@ -171,11 +171,9 @@ def read_retained(port: int, topic: str, cls: type) -> AgentStatus:
     return result
 
 
-def test_auth_request_gets_billing_answer_or_none(tmp_path: Path, mosquitto: PrivateMosquitto, link_factory: list[Link]) -> None:
+def test_auth_request_gets_billing_answer_or_none(tmp_path: Path, mosquitto: PrivateMosquitto, start_link: Callable[[], Link]) -> None:
     billing = FakeBilling(mosquitto.port, "pi-test").start()
-    link = Link(config(tmp_path, mosquitto.port), machines=("laser-1",), version="test")
-    link_factory.append(link)
-    link.start()
+    link = start_link()
     FakeBilling.wait_for(lambda: link.connected)
     request = AuthRequest(kind="pin", credential="123456", machine="laser-1", session=SESSION)
     assert link.request_auth(request, timeout=0.5) is None
@@ -188,7 +186,7 @@ def test_auth_request_gets_billing_answer_or_none(tmp_path: Path, mosquitto: Pri
     billing.stop()
 
 
-def test_retained_allowlist_is_kept_for_offline_boots(tmp_path: Path, mosquitto: PrivateMosquitto, link_factory: list[Link]) -> None:
+def test_retained_allowlist_is_kept_for_offline_boots(tmp_path: Path, mosquitto: PrivateMosquitto, start_link: Callable[[], Link]) -> None:
     allowlist = Allowlist(issued=1, salt="s", credit_cap_cents=2000, rates_cents_per_hour={"laser-1": 1200})
     publisher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     publisher.connect("127.0.0.1", mosquitto.port)
@@ -196,9 +194,7 @@ def test_retained_allowlist_is_kept_for_offline_boots(tmp_path: Path, mosquitto:
     publisher.publish(topics.allowlist("pi-test"), messages.encode(allowlist), qos=1, retain=True).wait_for_publish(5)
     publisher.disconnect()
     publisher.loop_stop()
-    link = Link(config(tmp_path, mosquitto.port), machines=("laser-1",), version="test")
-    link_factory.append(link)
-    link.start()
+    link = start_link()
     FakeBilling.wait_for(lambda: link.allowlist == allowlist)
     FakeBilling.wait_for(lambda: Outbox(tmp_path / "outbox.db").get("allowlist") is not None)
     mosquitto.kill()
