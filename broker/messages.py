@@ -319,10 +319,6 @@ def decode(cls: type[M], payload: bytes | bytearray | str) -> M:
     return _build(cls, body, cls.__name__)
 
 
-def decode_for_topic(kind: str, payload: bytes) -> Any:
-    return decode(MESSAGE_FOR_TOPIC[kind], payload)
-
-
 def _no_constants(name: str) -> None:
     raise ValueError(f"{name} is not allowed")
 

@@ -21,8 +21,6 @@ import threading
 import time
 from types import TracebackType
 
-MODES = ("pass", "delay", "blackhole", "reset")
-
 
 class FaultProxy:
     """Forwards 127.0.0.1:port to 127.0.0.1:upstream_port, with faults on demand."""
