@@ -21,7 +21,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-import tty
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,11 +39,11 @@ from billing.tariffs import set_tariff
 from billing.visits import open_visit
 from broker.registry import AgentEntry, Registry, write_broker_config
 from broker.services import PrivateMosquitto, PrivateRedis, free_port
+from dashboard.demo import BADGE, BadgeReader
 from tests.proxy import FaultProxy
 
 ROOT = Path(__file__).resolve().parents[2]
 PEPPER = "fault-suite-pepper"
-BADGE = "0A1B2C3D4E"
 UNIT_S = 5  # the time unit of the test tariffs: billed time must be within one of the truth
 AGENTS = {"pi-printer": ("printer-1",), "pi-laser": ("laser-1",)}
 
@@ -59,33 +58,6 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str, site: Si
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{site.logs() if site else ''}")
         time.sleep(0.1)
-
-
-def rdm6300_frame(uid: str) -> bytes:
-    """What an RDM6300 sends for a card: STX, 10 hex digits, XOR checksum in hex, ETX."""
-    checksum = 0
-    for byte in bytes.fromhex(uid):
-        checksum ^= byte
-    return b"\x02" + f"{uid}{checksum:02X}".encode() + b"\x03"
-
-
-class BadgeReader:
-    """The far side of an RDM6300 reader: a pseudo-terminal the agent opens like /dev/serial0."""
-
-    def __init__(self, link: Path) -> None:
-        self.link = link
-        self._master, self._slave = os.openpty()
-        tty.setraw(self._slave)
-        if link.is_symlink() or link.exists():
-            link.unlink()
-        link.symlink_to(os.ttyname(self._slave))
-
-    def present(self, uid: str = BADGE) -> None:
-        os.write(self._master, rdm6300_frame(uid))
-
-    def close(self) -> None:
-        for fd in (self._master, self._slave):
-            os.close(fd)
 
 
 class Printer:
@@ -313,12 +285,12 @@ class Site:
     def laser_session(self, seconds: float) -> None:
         """Badge in, use the laser for ``seconds``, badge out (blocking)."""
         assert self.badge is not None
-        self.badge.present()
+        self.badge.present(BADGE)
         wait_until(lambda: self.open_sessions("laser-1") or self._agent_says("laser-1: session_started"),
                    10, "the laser session to start", self)  # fmt: skip
         started = time.monotonic()
         time.sleep(max(seconds, 2.2))  # the reader drops a card seen again within 2 s
-        self.badge.present()
+        self.badge.present(BADGE)
         self.laser_truth.append(time.monotonic() - started)
         wait_until(lambda: self._agent_says("laser-1: session_ended", count=len(self.laser_truth)), 10,
                    "the laser session to end", self)  # fmt: skip
