@@ -22,7 +22,6 @@ import threading
 import time
 import tty
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,8 @@ import click
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
+from billing.money import to_cents
+from billing.presentation import cents_text
 from broker.registry import AgentEntry, Registry, write_broker_config
 from broker.services import (
     PrivateMosquitto,
@@ -153,6 +154,7 @@ class Demo:
         self.services: list[Any] = []
         self.stopping = threading.Event()
         self.badge: BadgeReader | None = None
+        self.shown = 0  # charge lines of the visit already printed
 
     # -- setting up ------------------------------------------------------------------------
 
@@ -180,7 +182,6 @@ class Demo:
         config = self.config = ServerConfig.from_file(self.layout.server_toml)
         upgrade(config.database_url)
         self.factory = sessionmaker(make_engine(config.database_url), expire_on_commit=False)
-        self.pepper = config.pepper
         with self.factory.begin() as db:
             seed(db)
             create_user(db, ADMIN[0], ADMIN[1], role="admin", actor="demo")
@@ -225,7 +226,7 @@ class Demo:
         from billing.visits import open_visit
 
         with self.factory.begin() as db:
-            checkin = open_visit(db, pepper=self.pepper, category="walk-in", actor="demo",
+            checkin = open_visit(db, pepper=self.config.pepper, category="walk-in", actor="demo",
                                  name=VISITOR, badge_uid=BADGE)  # fmt: skip
             visit_id = checkin.visit.id
         self.say(f"[visit] {VISITOR} checks in as a walk-in: visit {visit_id}, PIN {checkin.pin}, "
@@ -275,12 +276,11 @@ class Demo:
                                    .order_by(ChargeLine.id)))  # fmt: skip
 
     def _show_charges(self, visit_id: int, count: int, timeout: float) -> None:
-        shown = getattr(self, "_shown", 0)
         lines = self._wait("a charge", lambda: (ls := self._lines(visit_id)) and len(ls) >= count and ls,
                            timeout)  # fmt: skip
-        for line in lines[shown:]:
-            self.say(f"[charge] {line.description}: {_euros(line.amount_cents)}")
-        self._shown = len(lines)
+        for line in lines[self.shown:]:
+            self.say(f"[charge] {line.description}: {cents_text(line.amount_cents)}")
+        self.shown = len(lines)
 
     def _claim_print(self, visit_id: int) -> None:
         from billing.charges import attach_session
@@ -298,7 +298,7 @@ class Demo:
         with self.factory.begin() as db:
             attach_session(db, session.id, visit_id, actor="demo")
         self.say(f"[printer-1] printing {session.job or 'a job'} for {VISITOR}; the visit waits for it")
-        self._show_charges(visit_id, self._shown + 1, 240)
+        self._show_charges(visit_id, self.shown + 1, 240)
 
     def _close(self, visit_id: int) -> None:
         from zoneinfo import ZoneInfo
@@ -319,7 +319,7 @@ class Demo:
             number = document.reference
         spooler.wait_idle(10)
         spooler.stop()
-        self.say(f"[desk] visit {visit_id} closed: {_euros(int(total * 100))} paid by card, "
+        self.say(f"[desk] visit {visit_id} closed: {cents_text(to_cents(total))} paid by card, "
                  f"receipt {number} printed to {self.layout.receipts}")  # fmt: skip
         self.say("[demo] the printer goes on printing for nobody in particular; watch the board, "
                  "Ctrl-C to stop")  # fmt: skip
@@ -340,11 +340,6 @@ class Demo:
             self.badge.close()
         for service in reversed(self.services):
             service.stop()
-
-
-def _euros(cents: int) -> str:
-    value = Decimal(cents) / 100
-    return f"{value:,.2f} €".replace(",", " ").replace(".", ",")
 
 
 @click.command("demo")
