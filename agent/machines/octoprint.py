@@ -34,12 +34,17 @@ class OctoPrint:
         self._client = OctoRest(url=url, session=self._session)
 
     def poll(self) -> MachineSnapshot:
-        printer = self._call(self._client.printer)
-        if printer is None:  # OctoPrint answers 409 while no printer is connected: offline, not a failure
-            return MachineSnapshot(self.machine, "offline", detail="OctoPrint has no printer connected")
-        job = self._call(self._client.job_info)
         try:
-            return snapshot(self.machine, printer, job or {})
+            # /api/printer and /api/job are two requests and a job may start or end between them: a
+            # torn pair (printer idle, job still "Printing") is read again, never taken for a short job
+            for _ in range(3):
+                printer = self._call(self._client.printer)
+                if printer is None:  # OctoPrint answers 409 while no printer is connected: offline, not a failure
+                    return MachineSnapshot(self.machine, "offline", detail="OctoPrint has no printer connected")
+                job = self._call(self._client.job_info) or {}
+                if _agree(printer, job):
+                    break
+            return snapshot(self.machine, printer, job)
         except (KeyError, TypeError, ValueError, AttributeError) as err:
             raise MachineUnreachable(f"OctoPrint at {self.url} sent data we cannot read: {err!r}") from err
 
@@ -86,6 +91,21 @@ def _state(flags: dict[str, Any]) -> str:
     return "idle"
 
 
+# how OctoPrint's state strings begin while a job runs (/api/job repeats the printer's state text)
+_RUNNING_TEXT = ("Printing", "Pausing", "Paused", "Resuming", "Cancelling", "Finishing", "Sending", "Starting")
+
+
+def _job_running(body: dict[str, Any]) -> bool | None:
+    text = body.get("state")
+    return text.startswith(_RUNNING_TEXT) if isinstance(text, str) else None
+
+
+def _agree(printer: dict[str, Any], job: dict[str, Any]) -> bool:
+    """Whether both answers describe the same moment: running in one means running in the other."""
+    running = _job_running(job)
+    return running is None or running == (_state(printer["state"]["flags"]) in ("printing", "paused"))
+
+
 def _job(body: dict[str, Any], state: str) -> JobView | None:
     info = body.get("job") or {}
     file = info.get("file") or {}
@@ -102,7 +122,7 @@ def _job(body: dict[str, Any], state: str) -> JobView | None:
         elapsed_s=_seconds(progress.get("printTime")),
         remaining_s=_seconds(progress.get("printTimeLeft")),
         estimate_mm=_filament(info.get("filament")),
-        outcome=_outcome(state, completion, progress.get("printTime")),
+        outcome=None if state != "error" and _job_running(body) else _outcome(state, completion, progress.get("printTime")),
     )
 
 

@@ -41,6 +41,37 @@ def test_the_octoprint_driver_reads_the_print_cycle(at: float, state: str, job: 
         sim.stop()
 
 
+class SteppingClock(Clock):
+    """Time moves on at every request: /api/printer and /api/job never show quite the same moment."""
+
+    def __init__(self, step: float) -> None:
+        super().__init__()
+        self.step = step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+@pytest.mark.parametrize("step", [0.13, 0.29, 0.5])
+def test_a_job_starting_or_ending_between_the_two_requests_is_counted_once(step: float) -> None:
+    from agent.sessions import Track, advance
+    from agent.snapshot import Now
+
+    clock = SteppingClock(step)
+    sim = SimulatedOctoPrint(job_s=3, idle_s=1, cancel_every=3, clock=clock).start()
+    try:
+        driver, track, started = OctoPrint("printer-1", url=sim.url, api_key="demo-key"), Track("printer-1", "printer"), 0
+        for i in range(122):
+            if i == 120:
+                clock.step = 0.0  # time stands still for the last polls: the agent has caught up
+            track, events = advance(track, driver.poll(), Now(i * 10**9, i * 10**9, True, "b"))
+            started += sum(e.type == "job_started" for e in events)
+        assert started == sim.cycle.phase().n > 5
+    finally:
+        sim.stop()
+
+
 def test_a_wrong_api_key_is_refused() -> None:
     from agent.errors import MachineUnreachable
 
