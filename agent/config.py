@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from broker.connection import MqttConfig, read_mqtt
 from broker.settings import ConfigError, Settings
 from broker.topics import is_id
 
@@ -23,18 +24,6 @@ PRINTER_DRIVERS = ("octoprint", "moonraker", "marlin")
 READER_KINDS = ("rdm6300", "keyboard", "keypad")
 
 __all__ = ["AgentConfig", "ConfigError", "MachineConfig", "MqttConfig", "ReaderConfig"]
-
-
-@dataclass(frozen=True)
-class MqttConfig:
-    host: str = "127.0.0.1"
-    port: int = 1883
-    username: str | None = None
-    password: str | None = None
-    keepalive: int = 30
-    tls: bool = False
-    tls_ca_file: Path | None = None
-    tls_insecure: bool = False
 
 
 @dataclass(frozen=True)
@@ -110,7 +99,7 @@ def from_settings(s: Settings) -> AgentConfig:
     readers = tuple(_reader(r, {m.id for m in machines}) for r in s.tables("readers"))
     return AgentConfig(
         agent_id=agent_id,
-        mqtt=_mqtt(s.section("mqtt")),
+        mqtt=read_mqtt(s.section("mqtt")),
         outbox_path=outbox.path_value("path", "fabmeter-agent.db"),
         window=outbox.integer("window", 50, minimum=1),
         resend_after_s=outbox.number("resend_after_s", 15.0, minimum=1),
@@ -131,19 +120,6 @@ def _between(s: Settings, key: str, default: float, low: float, high: float) -> 
     if not low <= value <= high:
         raise s.error(key, f"must be between {low} and {high} seconds, not {value}")
     return value
-
-
-def _mqtt(s: Settings) -> MqttConfig:
-    return MqttConfig(
-        host=s.text("host", "127.0.0.1"),
-        port=s.integer("port", 1883, minimum=1),
-        username=s.text("username", None),
-        password=s.secret("password", None),
-        keepalive=s.integer("keepalive", 30, minimum=5),
-        tls=s.boolean("tls", False),
-        tls_ca_file=s.path_value("tls_ca_file", None),
-        tls_insecure=s.boolean("tls_insecure", False),
-    )
 
 
 def _machine(s: Settings) -> MachineConfig:

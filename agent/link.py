@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import logging
 import os
-import ssl
 import threading
 import time
 from collections.abc import Iterable
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -29,6 +27,7 @@ from agent.config import AgentConfig
 from agent.failpoints import failpoint
 from agent.outbox import Outbox
 from broker import messages, topics
+from broker.connection import new_client
 from broker.errors import BadMessage
 from broker.messages import Ack, AgentStatus, Allowlist, AuthRequest, AuthResponse, Command
 
@@ -74,16 +73,7 @@ class Link:
     # -- life cycle ---------------------------------------------------------------------------
 
     def _make_client(self) -> mqtt.Client:
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=f"fabmeter-{self.agent}", protocol=mqtt.MQTTv5
-        )
-        cfg = self.config.mqtt
-        if cfg.username:
-            client.username_pw_set(cfg.username, cfg.password)
-        if cfg.tls:
-            client.tls_set(ca_certs=str(cfg.tls_ca_file) if cfg.tls_ca_file else None,
-                           cert_reqs=ssl.CERT_REQUIRED)  # fmt: skip
-            client.tls_insecure_set(cfg.tls_insecure)
+        client = new_client(self.config.mqtt, f"fabmeter-{self.agent}")
         client.reconnect_delay_set(1, 30)
         client.on_pre_connect = self._on_pre_connect
         client.on_connect = self._on_connect

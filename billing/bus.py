@@ -17,12 +17,12 @@ from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from billing.config import MqttConfig
+from billing.config import BillingMqtt
+from broker.connection import new_client
 
 log = logging.getLogger(__name__)
 OnMessage = Callable[[mqtt.MQTTMessage], None]
@@ -31,20 +31,13 @@ OnMessage = Callable[[mqtt.MQTTMessage], None]
 class Bus:
     """One paho client with its own network thread; callbacks never raise into paho."""
 
-    def __init__(self, config: MqttConfig, client_id: str, *, persistent: bool, manual_ack: bool = False) -> None:
+    def __init__(self, config: BillingMqtt, client_id: str, *, persistent: bool, manual_ack: bool = False) -> None:
         self.config = config
         self.persistent = persistent
         self.connected = threading.Event()
         self._subscriptions: list[tuple[str, int]] = []
         self._on_message: OnMessage | None = None
-        self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5,
-            manual_ack=manual_ack,
-        )  # fmt: skip
-        if config.username:
-            self.client.username_pw_set(config.username, config.password)
-        if config.tls:
-            self.client.tls_set(ca_certs=str(config.tls_ca_file) if config.tls_ca_file else None)
+        self.client = new_client(config, client_id, manual_ack=manual_ack)
         self.client.max_inflight_messages_set(100)
         self.client.max_queued_messages_set(0)
         self.client.on_connect = self._connected

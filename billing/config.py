@@ -17,6 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from broker.connection import MqttConfig, read_mqtt
 from broker.settings import ConfigError, Settings
 
 PRINTER_KINDS = ("none", "dummy", "file", "serial", "usb", "network")
@@ -25,18 +26,11 @@ FRANCHISE_MENTION = "TVA non applicable, art. 293 B du CGI"
 
 
 @dataclass(frozen=True)
-class MqttConfig:
-    """How billing reaches the broker (TLS and a password file in production)."""
+class BillingMqtt(MqttConfig):
+    """The broker connection, with billing's persistent session (the broker keeps events for days)."""
 
-    host: str = "127.0.0.1"
-    port: int = 1883
-    username: str | None = None
-    password: str | None = None
-    tls: bool = False
-    tls_ca_file: Path | None = None
     client_id: str = "billing"
     session_expiry_s: int = 7 * 86400
-    keepalive: int = 30
 
 
 @dataclass(frozen=True)
@@ -94,7 +88,7 @@ class ServerConfig:
     redis_url: str
     pepper: str
     secret_key: str | None
-    mqtt: MqttConfig
+    mqtt: BillingMqtt
     printer: PrinterConfig
     organisation: OrganisationConfig
     billing: BillingConfig
@@ -131,19 +125,10 @@ def _database_url(s: Settings) -> str:
     return url
 
 
-def _mqtt(s: Settings) -> MqttConfig:
-    d = MqttConfig()
-    return MqttConfig(
-        host=s.text("host", d.host),
-        port=s.integer("port", d.port, minimum=1),
-        username=s.text("username", None),
-        password=s.secret("password", None),
-        tls=s.boolean("tls", d.tls),
-        tls_ca_file=s.path_value("tls_ca_file", None),
-        client_id=s.text("client_id", d.client_id),
-        session_expiry_s=s.integer("session_expiry_s", d.session_expiry_s, minimum=60),
-        keepalive=s.integer("keepalive", d.keepalive, minimum=5),
-    )
+def _mqtt(s: Settings) -> BillingMqtt:
+    d = BillingMqtt()
+    return read_mqtt(s, BillingMqtt, client_id=s.text("client_id", d.client_id),
+                     session_expiry_s=s.integer("session_expiry_s", d.session_expiry_s, minimum=60))  # fmt: skip
 
 
 def _printer(s: Settings) -> PrinterConfig:

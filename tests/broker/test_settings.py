@@ -58,3 +58,22 @@ def test_broken_and_missing_files(tmp_path: Path) -> None:
         Settings.load(tmp_path / "none.toml")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load(tmp_path, "a = [")
+
+
+def test_the_mqtt_section_is_read_once_for_every_process(tmp_path: Path) -> None:
+    from billing.config import BillingMqtt
+    from broker.connection import MqttConfig, new_client, read_mqtt
+
+    (tmp_path / "pw").write_text("s3cret\n")
+    text = '[mqtt]\nhost = "broker.lan"\nusername = "billing"\npassword_file = "pw"\ntls_insecure = true\nclient_id = "b2"\n'
+    s = load(tmp_path, text, {"FABMETER_MQTT_PORT": "8883"}).section("mqtt")
+    billing = read_mqtt(s, BillingMqtt, client_id=s.text("client_id"))
+    s.finish()
+    assert (billing.host, billing.port, billing.password, billing.tls_insecure, billing.client_id) == (
+        "broker.lan", 8883, "s3cret", True, "b2")  # fmt: skip
+    with pytest.raises(ConfigError, match="client_id"):  # a key only billing knows is an error elsewhere
+        agent = load(tmp_path, text).section("mqtt")
+        read_mqtt(agent)
+        agent.finish()
+    client = new_client(MqttConfig(username="pi-laser", password="pw"), "fabmeter-pi-laser", manual_ack=True)
+    assert (client._username, client._password, client._manual_ack) == (b"pi-laser", b"pw", True)
