@@ -64,6 +64,11 @@ class OrganisationConfig:
     payment_due_days: int = 30
     late_payment_rate: str = "trois fois le taux d'intérêt légal"
 
+    @property
+    def zone(self) -> ZoneInfo:
+        """The one time zone of everything a person reads: screens, receipts, invoices, closures."""
+        return ZoneInfo(self.timezone)
+
 
 @dataclass(frozen=True)
 class BillingConfig:

@@ -49,7 +49,7 @@ def documents_between(db: Session, start: datetime, end: datetime) -> list[Docum
     return list(db.scalars(query.order_by(Document.issued_at, Document.series, Document.number)))
 
 
-def rows(document: Document, *, tz: tzinfo | None, by: str) -> list[tuple[str, ...]]:
+def rows(document: Document, *, tz: tzinfo, by: str) -> list[tuple[str, ...]]:
     content = load(document.content)
     day = document.issued_at.astimezone(tz).strftime("%d/%m/%Y")
     kind = TITLES[document.kind].lower()

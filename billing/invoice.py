@@ -1,8 +1,8 @@
 """A company's A4 invoice (or credit note), as HTML and as PDF, with a French invoice's mentions.
 
     buyer = buyer_of(document)            # the company's name, address and SIREN, read live
-    html = invoice_html(document, buyer)
-    pdf = invoice_pdf(document, buyer)    # bytes starting with b"%PDF"
+    html = invoice_html(document, buyer, tz=organisation.zone)
+    pdf = invoice_pdf(document, buyer, tz=organisation.zone)    # bytes starting with b"%PDF"
 
 The terms (due date, late-payment rate, the 40 € recovery indemnity) are fixed in the
 document's hashed content when it is issued, from ``InvoiceTerms``.
@@ -11,8 +11,9 @@ document's hashed content when it is issued, from ``InvoiceTerms``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from html import escape
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from fpdf import FPDF
@@ -37,7 +38,10 @@ def terms_for(organisation: OrganisationConfig) -> InvoiceTerms:
 class InvoiceTerms:
     """Payment terms printed on invoices; recorded in each invoice when it is issued.
 
-    InvoiceTerms(due_days=30).mentions(visit.opened_at, now)["due_date"]   # '2026-12-26'
+    InvoiceTerms(due_days=30).mentions(visit.opened_at, visit.closed_at, now)["due_date"]  # '2026-12-26'
+
+    A service that spans days (a 30-hour print picked up the next day) also records its last day
+    (``service_end_date``), and the invoice gives the period instead of one date.
     """
 
     due_days: int = 30
@@ -46,10 +50,13 @@ class InvoiceTerms:
     early_payment: str = "pas d'escompte pour paiement anticipé"
     timezone: str = "Europe/Paris"
 
-    def mentions(self, service: datetime, issued: datetime) -> dict[str, object]:
+    def mentions(self, service_start: datetime, service_end: datetime, issued: datetime) -> dict[str, object]:
         tz = ZoneInfo(self.timezone)
+        first, last = service_start.astimezone(tz).date(), service_end.astimezone(tz).date()
+        period = {"service_end_date": last.isoformat()} if last > first else {}
         return {
-            "service_date": service.astimezone(tz).date().isoformat(),
+            "service_date": first.isoformat(),
+            **period,
             "due_date": (issued.astimezone(tz) + timedelta(days=self.due_days)).date().isoformat(),
             "late_rate": self.late_rate,
             "recovery_indemnity_cents": self.recovery_indemnity_cents,
@@ -92,14 +99,14 @@ class InvoiceText:
     mentions: tuple[str, ...]
 
 
-def invoice_text(document: Document, buyer: Buyer) -> InvoiceText:
-    view = DocumentView.of(document, customer=buyer.name)
+def invoice_text(document: Document, buyer: Buyer, *, tz: tzinfo) -> InvoiceText:
+    """The invoice's texts; its issue date is read in ``tz``, the organisation's time zone."""
+    view = DocumentView.of(document, customer=buyer.name, tz=tz)
     seller = view.seller
     terms = view.content.get("invoice") or {}
     dates = [f"Date d'émission : {view.issued_at:%d/%m/%Y}"]
     if terms:
-        dates += [f"Date de la prestation : {_day(terms['service_date'])}",
-                  f"Date d'échéance : {_day(terms['due_date'])}"]  # fmt: skip
+        dates += [_service(terms), f"Date d'échéance : {_day(terms['due_date'])}"]
     if view.credit_note_of:
         dates.append(f"Avoir sur la facture {view.credit_note_of} — motif : {view.reason}")
     return InvoiceText(
@@ -111,6 +118,13 @@ def invoice_text(document: Document, buyer: Buyer) -> InvoiceText:
         totals=(f"Total : {view.total}", *view.tax, view.payment),
         mentions=_mentions(terms),
     )  # fmt: skip
+
+
+def _service(terms: dict[str, Any]) -> str:
+    """'Date de la prestation : 26/11/2026', or the period of a service that spans days."""
+    if terms.get("service_end_date"):
+        return f"Période de la prestation : du {_day(terms['service_date'])} au {_day(terms['service_end_date'])}"
+    return f"Date de la prestation : {_day(terms['service_date'])}"
 
 
 def _mentions(terms: dict[str, object]) -> tuple[str, ...]:
@@ -125,9 +139,9 @@ def _mentions(terms: dict[str, object]) -> tuple[str, ...]:
     )
 
 
-def invoice_html(document: Document, buyer: Buyer) -> str:
+def invoice_html(document: Document, buyer: Buyer, *, tz: tzinfo) -> str:
     """A self-contained A4 page (print it from the browser, or keep it beside the PDF)."""
-    text = invoice_text(document, buyer)
+    text = invoice_text(document, buyer, tz=tz)
 
     def block(lines: tuple[str, ...], css: str) -> str:
         return f'<div class="{css}">' + "<br>".join(escape(line) for line in lines) + "</div>"
@@ -159,8 +173,8 @@ def _latin(text: str) -> str:
     return text.encode("cp1252", "replace").decode("cp1252")
 
 
-def invoice_pdf(document: Document, buyer: Buyer, *, compress: bool = True) -> bytes:
-    text = invoice_text(document, buyer)
+def invoice_pdf(document: Document, buyer: Buyer, *, tz: tzinfo, compress: bool = True) -> bytes:
+    text = invoice_text(document, buyer, tz=tz)
     pdf = FPDF(format="A4")
     pdf.core_fonts_encoding = "cp1252"
     pdf.set_compression(compress)

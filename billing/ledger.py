@@ -123,6 +123,17 @@ def day_period(day: date, tz: tzinfo) -> Period:
     return Period("day", day.isoformat(), start.astimezone(UTC), end.astimezone(UTC))
 
 
+def previous_day(now: datetime, tz: tzinfo) -> date:
+    """The local day before ``now``'s: what a closure run at 00:05 (or 23:59) closes by default."""
+    return now.astimezone(tz).date() - timedelta(days=1)
+
+
+def previous_month(now: datetime, tz: tzinfo) -> tuple[int, int]:
+    """(year, month) of the local month before ``now``'s."""
+    last = now.astimezone(tz).date().replace(day=1) - timedelta(days=1)
+    return last.year, last.month
+
+
 def month_period(year: int, month: int, tz: tzinfo) -> Period:
     start = datetime(year, month, 1, tzinfo=tz)
     end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=tz)

@@ -30,8 +30,8 @@ from billing.errors import BillingError
 from billing.models import utcnow
 
 TIMEZONE_OPTION = click.option(
-    "--timezone", "tz_name", default="Europe/Paris", show_default=True,
-    help="The fablab's time zone: where a day or a month begins and ends.",
+    "--timezone", "tz_name", default=None,
+    help="Where a day or a month begins and ends (default: [organisation] timezone).",
 )  # fmt: skip
 ACTOR_OPTION = click.option("--actor", default=None, help="Who does it (default: the system user).")
 
@@ -48,7 +48,9 @@ def _ledger(config: ServerConfig) -> Iterator[Session]:
         engine.dispose()
 
 
-def _zone(name: str) -> ZoneInfo:
+def _zone(name: str | None, config: ServerConfig) -> ZoneInfo:
+    if name is None:
+        return config.organisation.zone
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as err:
@@ -89,14 +91,15 @@ def verify(config_path: Path, show_all: bool) -> None:
 @TIMEZONE_OPTION
 @ACTOR_OPTION
 def close_day_command(
-    config_path: Path, day: datetime | None, tz_name: str, actor: str | None
+    config_path: Path, day: datetime | None, tz_name: str | None, actor: str | None
 ) -> None:
     """Record a finished day's totals per payment method and the grand total."""
-    from billing.ledger import close_day
+    from billing.ledger import close_day, previous_day
 
-    tz = _zone(tz_name)
-    chosen = day.date() if day else (utcnow().astimezone(tz).date() - timedelta(days=1))
-    with _ledger(load_config(config_path)) as db:
+    config = load_config(config_path)
+    tz = _zone(tz_name, config)
+    chosen = day.date() if day else previous_day(utcnow(), tz)
+    with _ledger(config) as db:
         closure = close_day(db, chosen, tz=tz, actor=_actor(actor))
         _report(closure)
 
@@ -108,17 +111,16 @@ def close_day_command(
 @TIMEZONE_OPTION
 @ACTOR_OPTION
 def close_month_command(
-    config_path: Path, month: datetime | None, tz_name: str, actor: str | None
+    config_path: Path, month: datetime | None, tz_name: str | None, actor: str | None
 ) -> None:
     """Record a finished month's totals per payment method and the grand total."""
-    from billing.ledger import close_month
+    from billing.ledger import close_month, previous_month
 
-    tz = _zone(tz_name)
-    chosen = (
-        month.date() if month else utcnow().astimezone(tz).date().replace(day=1) - timedelta(days=1)
-    )
-    with _ledger(load_config(config_path)) as db:
-        closure = close_month(db, chosen.year, chosen.month, tz=tz, actor=_actor(actor))
+    config = load_config(config_path)
+    tz = _zone(tz_name, config)
+    year, number = (month.year, month.month) if month else previous_month(utcnow(), tz)
+    with _ledger(config) as db:
+        closure = close_month(db, year, number, tz=tz, actor=_actor(actor))
         _report(closure)
 
 
@@ -148,14 +150,14 @@ def _report(closure: Closure) -> None:
               help="Write the CSV here (UTF-8 with BOM) instead of the standard output.")  # fmt: skip
 @TIMEZONE_OPTION
 def export(config_path: Path, first: datetime, last: datetime, by: str, output: Path | None,
-           tz_name: str) -> None:  # fmt: skip
+           tz_name: str | None) -> None:  # fmt: skip
     """A ';'-separated CSV of documents and lines for the accountant."""
     from billing.export import export_csv
 
-    with _ledger(load_config(config_path)) as db:
-        text = export_csv(
-            db, first.date(), last.date() + timedelta(days=1), tz=_zone(tz_name), by=by
-        )
+    config = load_config(config_path)
+    tz = _zone(tz_name, config)
+    with _ledger(config) as db:
+        text = export_csv(db, first.date(), last.date() + timedelta(days=1), tz=tz, by=by)
     if output is None:
         click.echo(text, nl=False)
         return
@@ -177,7 +179,8 @@ def reprint(config_path: Path, reference: str, actor: str | None) -> None:
         document = _document(db, reference)
         job = queue_reprint(db, document.id, actor=_actor(actor))
         db.commit()
-        job = run_job(db, job.id, EscposTransport(config.printer), columns=config.printer.columns)
+        job = run_job(db, job.id, EscposTransport(config.printer), columns=config.printer.columns,
+                      tz=config.organisation.zone)
         if job.status != "done":
             raise click.ClickException(
                 f"{reference} duplicate n° {job.copy} not printed: {job.error}"

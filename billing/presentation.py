@@ -1,6 +1,6 @@
 """How a document reads for people (French): titles, payment methods, quantities, prices, dates.
 
-    view = DocumentView.of(document, customer_name="Camille")
+    view = DocumentView.of(document, customer="Camille", tz=ZoneInfo("Europe/Paris"))
     view.title                 # 'TICKET R-000012'
     view.rows[0].detail        # '12 min × 0,50 €'
 
@@ -53,7 +53,7 @@ def cents_text(cents: int) -> str:
     return format_eur(euros(cents))
 
 
-def local_time(text: str, tz: tzinfo | None = None) -> datetime:
+def local_time(text: str, tz: tzinfo) -> datetime:
     return parse_utc(text).astimezone(tz)
 
 
@@ -102,7 +102,7 @@ class DocumentView:
 
     @classmethod
     def of(
-        cls, document: Document, *, customer: str | None, tz: tzinfo | None = None
+        cls, document: Document, *, customer: str | None, tz: tzinfo
     ) -> DocumentView:
         content = load(document.content)
         return cls(

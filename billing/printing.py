@@ -216,7 +216,7 @@ def reprint(db: Session, document_id: int, *, actor: str) -> PrintJob:
 
 
 def run_job(
-    db: Session, job_id: int, transport: Transport, *, columns: int, tz: tzinfo | None = None
+    db: Session, job_id: int, transport: Transport, *, columns: int, tz: tzinfo
 ) -> PrintJob:
     """Print one job now and record the outcome (done, or failed with the printer's error)."""
     job = db.get(PrintJob, job_id)
@@ -238,15 +238,15 @@ def run_job(
 class PrintSpooler:
     """A background thread that prints queued jobs one at a time, so the desk never waits.
 
-    spooler = PrintSpooler(sessionmaker(engine), EscposTransport(cfg.printer), columns=42)
+    spooler = PrintSpooler(sessionmaker(engine), EscposTransport(cfg.printer), tz=org.zone)
     spooler.start(); spooler.submit(job.id); spooler.wait_idle(5); spooler.stop()
 
     With ``resume_pending=False`` it prints only what it is given: gunicorn runs several
     dashboard workers, and two of them must never both pick up the jobs left pending.
     """
 
-    def __init__(self, sessions: Callable[[], Session], transport: Transport, *, columns: int = 42,
-                 tz: tzinfo | None = None, resume_pending: bool = True) -> None:  # fmt: skip
+    def __init__(self, sessions: Callable[[], Session], transport: Transport, *, tz: tzinfo,
+                 columns: int = 42, resume_pending: bool = True) -> None:  # fmt: skip
         self._sessions = sessions
         self.transport = transport
         self.columns = columns

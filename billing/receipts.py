@@ -110,7 +110,7 @@ def _close(
     series = series_for(visit)
     chain = lock_chain(db, series)
     visit = _locked_visit(db, visit_id)  # fresh, after the lock: a second close sees it closed
-    close_visit(db, visit_id, method, actor=actor)
+    close_visit(db, visit_id, method, actor=actor, now=now)
     content = {
         **_header(series, chain.last_number + 1, now, visit, method),
         "seller": {"name": org.name, "address": org.address, "siret": org.siret},
@@ -122,7 +122,7 @@ def _close(
     content["payments"] = {method: content["total_cents"]}
     content["tax"] = tax_block(content["total_cents"], org)
     if series == INVOICE:
-        content["invoice"] = terms.mentions(visit.opened_at, now)
+        content["invoice"] = terms.mentions(visit.opened_at, now, now)
     return _write(db, chain, content, visit_id=visit.id, actor=actor, original=None, now=now)
 
 

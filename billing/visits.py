@@ -13,7 +13,7 @@ receipt is numbered inside the same one as the close).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 
 from sqlalchemy import func, select
@@ -44,12 +44,13 @@ class Waiting:
     job: str | None
     ends_at: datetime | None
 
-    def describe(self) -> str:
-        """'waiting for the print, ends 03:40' (local time), for logs and simple screens."""
+    def describe(self, tz: tzinfo = UTC) -> str:
+        """'waiting for the print, ends 03:40' (in ``tz``, the organisation's zone), for logs."""
         what = "the print" if self.job else f"{self.machine}"
         if self.ends_at is None:
             return f"waiting for {what}"
-        return f"waiting for {what}, ends {self.ends_at.astimezone():%H:%M}"
+        ends = self.ends_at.astimezone(tz)
+        return f"waiting for {what}, ends {ends:%H:%M}{' UTC' if tz is UTC else ''}"
 
 
 @dataclass(frozen=True)
@@ -90,13 +91,15 @@ def open_visit(
     badge_uid: str | None = None,
     with_pin: bool = True,
     pin_digits: int = 6,
+    now: datetime | None = None,
 ) -> CheckIn:
     """Check a visitor in: anonymous or named, with a PIN (shown once) and/or a loan badge."""
     customer = db.get(Customer, customer_id) if customer_id is not None else None
     if customer_id is not None and customer is None:
         raise NotFound(f"no customer {customer_id}")
     label = (name or "").strip() or (customer.name or customer.company_name if customer else None)
-    visit = Visit(category=category_by_code(db, category), customer=customer, label=label or "…")
+    visit = Visit(category=category_by_code(db, category), customer=customer, label=label or "…",
+                  opened_at=now or utcnow())  # fmt: skip
     db.add(visit)
     db.flush()
     if not label:
@@ -167,18 +170,20 @@ def mark_waiting(db: Session, visit_id: int, *, actor: str) -> Visit:
     return visit
 
 
-def closable(db: Session, visit_id: int) -> tuple[bool, str]:
-    """Whether the visit can be closed now, and if not, why (for the desk)."""
+def closable(db: Session, visit_id: int, tz: tzinfo = UTC) -> tuple[bool, str]:
+    """Whether the visit can be closed now, and if not, why (for the desk, times in ``tz``)."""
     visit = get_visit(db, visit_id)
     if visit.state == "closed":
         return False, f"visit {visit_id} is already closed"
     running = waiting_for(db, visit_id)
     if running:
-        return False, "; ".join(w.describe() for w in running)
+        return False, "; ".join(w.describe(tz) for w in running)
     return True, ""
 
 
-def close_visit(db: Session, visit_id: int, payment_method: str, *, actor: str) -> Visit:
+def close_visit(
+    db: Session, visit_id: int, payment_method: str, *, actor: str, now: datetime | None = None
+) -> Visit:
     """Close a visit: payment method, closed time, its badge and PIN stop working.
 
     Refused while one of its sessions still runs (mark it waiting instead). It does not
@@ -191,7 +196,7 @@ def close_visit(db: Session, visit_id: int, payment_method: str, *, actor: str) 
         raise InvalidOperation(f"visit {visit_id} cannot be closed: {why}")
     visit = get_visit(db, visit_id)
     visit.state = "closed"
-    visit.closed_at = utcnow()
+    visit.closed_at = now or utcnow()
     visit.payment_method = payment_method
     deactivate_visit_credentials(visit)
     audit(db, actor, "close_visit", f"visit {visit_id}", f"{visit_total(db, visit_id)} {payment_method}")

@@ -23,6 +23,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from billing.config import ConfigError, ServerConfig
+from billing.models import utcnow
 from dashboard import admin, auth, desk, formats, live, receipts, reports, store
 from dashboard.errors import SetupError
 
@@ -65,6 +66,7 @@ def _settings(config: ServerConfig) -> dict[str, Any]:
         "SSE_LIFETIME_S": 300.0,
         "SSE_BLOCK_MS": 15000,
         "MAX_CONTENT_LENGTH": 1024 * 1024,
+        "CLOCK": utcnow,
     }
 
 
@@ -78,7 +80,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
     opened = store.Store.open(config.database_url, redis_url=config.redis_url, client=app.config.get("REDIS"))
     store.install(app, opened)
-    receipts.install(app, opened.sessions, config.printer, formats.local_zone())
+    receipts.install(app, opened.sessions, config.printer, config.organisation.zone)
     formats.install(app)
     CSRFProtect(app)
     auth.install(app)

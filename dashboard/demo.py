@@ -301,7 +301,6 @@ class Demo:
         self._show_charges(visit_id, self.shown + 1, 240)
 
     def _close(self, visit_id: int) -> None:
-        from zoneinfo import ZoneInfo
 
         from billing.printing import EscposTransport, PrintSpooler
         from billing.receipts import close_with_receipt
@@ -310,7 +309,7 @@ class Demo:
         config = self.config
         spooler = PrintSpooler(self.factory, EscposTransport(config.printer),
                                columns=config.printer.columns,
-                               tz=ZoneInfo(config.organisation.timezone))  # fmt: skip
+                               tz=config.organisation.zone)  # fmt: skip
         spooler.start()
         with self.factory() as db:
             total = visit_total(db, visit_id)

@@ -31,6 +31,7 @@ from billing.visits import (
     visit_total,
 )
 from dashboard import receipts
+from dashboard.formats import local_zone, now
 from dashboard.forms import ActionForm, AttachForm, CheckInForm, CloseForm, DiscountForm, ItemForm
 from dashboard.store import ledger
 
@@ -66,7 +67,7 @@ def check_in() -> ResponseReturnValue:
         checked = open_visit(
             db, pepper=config.pepper, category=form.category.data or "", actor=actor(),
             name=form.name.data, badge_uid=(form.badge.data or "").strip() or None,
-            with_pin=bool(form.with_pin.data), pin_digits=config.billing.pin_digits,
+            with_pin=bool(form.with_pin.data), pin_digits=config.billing.pin_digits, now=now(),
         )  # fmt: skip
         db.commit()
     except BillingError as err:
@@ -97,7 +98,7 @@ def _visit_page(visit_id: int, status: int = 200, **forms: Any) -> ResponseRetur
         visit = get_visit(db, visit_id)
     except NotFound:
         abort(404)
-    ok, why = closable(db, visit_id)
+    ok, why = closable(db, visit_id, local_zone())
     costs = {s.id: cost_so_far(db, s) for s in visit.sessions if s.state == "open"}
     locked = [c for c in visit.credentials if c.locked]
     document = receipts.document_of(db, visit_id)

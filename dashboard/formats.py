@@ -1,19 +1,20 @@
 """How the dashboard shows money, times and durations, in French (default) or English.
 
     money(Decimal("12.4"))         # '12,40 €' in French, '€12.40' in English
-    clock(dt)                      # '03:40' local time
+    clock(dt)                      # '03:40' in the organisation's time zone
     duration(5400)                 # '1 h 30'
 
-Times are shown in the server's local time zone (the fablab's).
+Times are shown in ``[organisation] timezone`` (Europe/Paris by default), never in the server's
+OS zone; ``now()`` is the app's clock (``app.config["CLOCK"]``, which tests replace).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime, tzinfo
 from decimal import Decimal
 
 from babel.numbers import format_currency, format_decimal, format_percent
-from flask import Flask, request, session
+from flask import Flask, current_app, request, session
 from flask_babel import Babel, get_locale
 from flask_babel import gettext as _
 
@@ -28,8 +29,14 @@ def select_locale() -> str:
 
 
 def local_zone() -> tzinfo:
-    zone = datetime.now().astimezone().tzinfo
-    return zone if zone is not None else UTC
+    """The organisation's time zone, in which every page shows times."""
+    return current_app.config["FABMETER"].organisation.zone  # type: ignore[no-any-return]
+
+
+def now() -> datetime:
+    """The current moment by the app's clock (UTC, aware)."""
+    moment: datetime = current_app.config["CLOCK"]()
+    return moment
 
 
 def _locale() -> str:

@@ -25,6 +25,7 @@ from billing.errors import NotFound
 from billing.printing import EscposTransport, PrintSpooler
 from billing.printing import reprint as reprint_document
 from billing.receipts import close_with_receipt
+from dashboard import formats
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,8 @@ def close(db: Session, visit_id: int, payment_method: str, *, actor: str) -> Doc
     db.commit()  # the document is numbered in a transaction of its own
     config = current_app.config["FABMETER"]
     return close_with_receipt(db, visit_id, payment_method, actor=actor,
-                              organisation=config.organisation, spooler=printer())  # fmt: skip
+                              organisation=config.organisation, spooler=printer(),
+                              now=formats.now())  # fmt: skip
 
 
 def document_of(db: Session, visit_id: int) -> Document | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 
 from flask import Blueprint, Response, render_template, request
@@ -27,7 +27,7 @@ from billing.reports import (
     totals_by_key,
     utilisation,
 )
-from dashboard.formats import local_zone
+from dashboard.formats import local_zone, now
 from dashboard.forms import PeriodForm, payment_choices
 from dashboard.store import ledger
 
@@ -43,7 +43,7 @@ def _date(text: str | None, default: date) -> date:
 
 def _period(form: PeriodForm) -> Period:
     """The form's period, this month by default; an inverted range is swapped, not refused."""
-    today = datetime.now(local_zone()).date()
+    today = now().astimezone(local_zone()).date()
     first = _date(form.start.data, today.replace(day=1))
     last = _date(form.end.data, today)
     if last < first:

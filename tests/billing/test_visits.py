@@ -1,7 +1,8 @@
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy.orm import Session
@@ -9,7 +10,7 @@ from sqlalchemy.orm import Session
 from billing.catalogue import add_item
 from billing.credentials import bind_badge, find_badge, find_pin
 from billing.errors import InvalidOperation
-from billing.models import AuditEntry, Credential, TariffVersion, UsageSession, utcnow
+from billing.models import AuditEntry, Credential, TariffVersion, UsageSession
 from billing.tariffs import category_by_code, current_version, price_summary, set_tariff
 from billing.visits import (
     add_discount,
@@ -54,8 +55,9 @@ def test_discount_needs_a_reason(db: Session, pepper: str) -> None:
 
 
 def test_a_running_print_keeps_the_visit_open_until_pickup(db: Session, pepper: str) -> None:
-    visit = open_visit(db, pepper=pepper, category="walk-in", actor="alice").visit
-    ends = utcnow().replace(hour=2, minute=40, second=0, microsecond=0) + timedelta(days=1)
+    opened = datetime(2026, 11, 26, 21, 0, tzinfo=UTC)
+    visit = open_visit(db, pepper=pepper, category="walk-in", actor="alice", now=opened).visit
+    ends = datetime(2026, 11, 27, 2, 40, tzinfo=UTC)
     db.add(UsageSession(id="6f0c2a3e-0000-4000-8000-000000000001", agent="pi-printer",
                         machine_id="printer-1", visit=visit, job="boat.gcode", expected_end_at=ends))
     db.commit()
@@ -64,7 +66,8 @@ def test_a_running_print_keeps_the_visit_open_until_pickup(db: Session, pepper: 
     mark_waiting(db, visit.id, actor="alice")
     [row] = list_open_visits(db)
     assert row.state == "waiting"
-    assert row.waiting[0].describe() == f"waiting for the print, ends {ends.astimezone():%H:%M}"
+    assert row.waiting[0].describe(ZoneInfo("Europe/Paris")) == "waiting for the print, ends 03:40"
+    assert row.waiting[0].describe() == "waiting for the print, ends 02:40 UTC"
 
 
 def test_closing_stops_the_credentials(db: Session, pepper: str) -> None:

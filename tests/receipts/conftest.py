@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from billing.visits import open_visit
 from tests.postgres import fresh_schema
 
 PEPPER = "test-pepper-not-secret"
+OPENED = datetime(2026, 11, 26, 13, 30, tzinfo=UTC)  # a visit's opening, when a test needs a date
 ORG = OrganisationConfig(name="Fablab du Val", address="1 place de la Mairie\n00000 Le Village",
                          siret="123 456 789 00012")  # fmt: skip
 
@@ -73,16 +75,18 @@ def any_db(any_engine: Engine) -> Iterator[Session]:
         yield session
 
 
-def walk_in(db: Session, *items: tuple[str, str], name: str | None = None) -> int:
+def walk_in(
+    db: Session, *items: tuple[str, str], name: str | None = None, opened: datetime | None = None
+) -> int:
     """An open walk-in visit with catalogue items (code, quantity); committed, returns its id."""
-    visit = open_visit(db, pepper=PEPPER, category="walk-in", actor="alice", name=name).visit
+    visit = open_visit(db, pepper=PEPPER, category="walk-in", actor="alice", name=name, now=opened).visit
     for code, quantity in items:
         add_item(db, visit.id, code, Decimal(quantity), actor="alice")
     db.commit()
     return visit.id
 
 
-def company_visit(db: Session) -> int:
+def company_visit(db: Session, opened: datetime = OPENED) -> int:
     company = db.query(Category).filter_by(code="company").one()
     customer = Customer(ref="C0007", name="Léa Martin", company_name="Atelier Bois & Fils SARL",
                         company_address="12 rue des Scieurs\n00100 Bourg", siren="552 100 554",
@@ -90,7 +94,7 @@ def company_visit(db: Session) -> int:
     db.add(customer)
     db.flush()
     visit = open_visit(
-        db, pepper=PEPPER, category="company", actor="alice", customer_id=customer.id
+        db, pepper=PEPPER, category="company", actor="alice", customer_id=customer.id, now=opened
     ).visit
     add_item(db, visit.id, "training-laser", Decimal("1"), actor="alice")
     add_item(db, visit.id, "plywood-5mm", Decimal("3"), actor="alice")

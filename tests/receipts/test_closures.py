@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from billing.errors import InvalidOperation
 from billing.export import account, export_csv
-from billing.ledger import close_day, close_month, verify
+from billing.ledger import close_day, close_month, day_period, previous_day, previous_month, verify
 from billing.receipts import close_with_receipt, issue_credit_note
 from fabmeter import main
 from tests.receipts.conftest import ORG, company_visit, walk_in
@@ -54,6 +54,63 @@ def test_days_and_months_record_totals_per_method_and_a_grand_total(db: Session)
     )
     assert second.prev_hash == first.hash and month.number == 1
     assert verify(db) is None
+
+
+def _receipt_at(db: Session, moment: datetime) -> None:
+    visit = walk_in(db, ("plywood-3mm", "1"), opened=moment)
+    close_with_receipt(db, visit, "cash", actor="a", organisation=ORG, now=moment)
+
+
+# Europe/Paris: CEST → CET on 2026-10-25 (a 25-hour day), CET → CEST on 2026-03-29 (23 hours).
+@pytest.mark.parametrize(
+    ("day", "inside", "outside", "hours"),
+    [
+        # 23:30 is still the day; 00:05 is the next one (UTC would put both on the same day)
+        (date(2026, 11, 26), datetime(2026, 11, 26, 22, 30, tzinfo=UTC),
+         datetime(2026, 11, 26, 23, 5, tzinfo=UTC), 24),
+        # the last day of a month, and of a year
+        (date(2026, 12, 31), datetime(2026, 12, 31, 22, 30, tzinfo=UTC),
+         datetime(2026, 12, 31, 23, 5, tzinfo=UTC), 24),
+        (date(2026, 3, 29), datetime(2026, 3, 29, 21, 30, tzinfo=UTC),
+         datetime(2026, 3, 29, 22, 5, tzinfo=UTC), 23),
+        (date(2026, 10, 25), datetime(2026, 10, 25, 22, 30, tzinfo=UTC),
+         datetime(2026, 10, 25, 23, 5, tzinfo=UTC), 25),
+    ],
+)  # fmt: skip
+def test_a_day_closure_takes_the_local_day_even_the_nights_the_clocks_change(
+    db: Session, day: date, inside: datetime, outside: datetime, hours: int
+) -> None:
+    period = day_period(day, PARIS)
+    assert (period.end - period.start).total_seconds() == hours * 3600
+    _receipt_at(db, inside)
+    _receipt_at(db, outside)
+    closure = close_day(db, day, tz=PARIS, actor="alice", now=datetime(2027, 1, 2, tzinfo=UTC))
+    assert json.loads(closure.content)["documents"] == 1 and closure.total_cents == 450
+
+
+@pytest.mark.parametrize(
+    ("now", "yesterday", "last_month"),
+    [
+        (datetime(2026, 11, 26, 23, 5, tzinfo=UTC), date(2026, 11, 26), (2026, 10)),  # 00:05 on the 27th
+        (datetime(2026, 11, 26, 22, 30, tzinfo=UTC), date(2026, 11, 25), (2026, 10)),  # 23:30: not over
+        (datetime(2026, 11, 30, 23, 5, tzinfo=UTC), date(2026, 11, 30), (2026, 11)),  # 00:05 on 1 December
+        (datetime(2026, 12, 31, 23, 5, tzinfo=UTC), date(2026, 12, 31), (2026, 12)),  # 00:05 on 1 January
+        (datetime(2026, 3, 29, 22, 5, tzinfo=UTC), date(2026, 3, 29), (2026, 2)),  # after the 23-hour day
+        (datetime(2026, 10, 25, 23, 5, tzinfo=UTC), date(2026, 10, 25), (2026, 9)),  # after the 25-hour day
+    ],
+)  # fmt: skip
+def test_a_closure_run_just_after_midnight_closes_the_local_yesterday(
+    now: datetime, yesterday: date, last_month: tuple[int, int]
+) -> None:
+    assert previous_day(now, PARIS) == yesterday
+    assert previous_month(now, PARIS) == last_month
+
+
+def test_a_month_closure_ends_at_local_midnight_on_its_last_day(db: Session) -> None:
+    _receipt_at(db, datetime(2026, 11, 30, 22, 30, tzinfo=UTC))  # 23:30 on 30 November in Paris
+    _receipt_at(db, datetime(2026, 11, 30, 23, 5, tzinfo=UTC))  # 00:05 on 1 December
+    november = close_month(db, 2026, 11, tz=PARIS, actor="alice", now=LATER)
+    assert json.loads(november.content)["documents"] == 1
 
 
 def test_a_day_is_closed_once_and_only_when_over(db: Session) -> None:

@@ -31,7 +31,7 @@ def _receipt(db: Session, name: str | None = None) -> Document:
 
 
 def _bytes(db: Session, doc: Document, columns: int = 42, copy: int = 0) -> bytes:
-    view = DocumentView.of(doc, customer=customer_name(doc.visit))
+    view = DocumentView.of(doc, customer=customer_name(doc.visit), tz=ORG.zone)
     return render_receipt(view, columns=columns, copy=copy)
 
 
@@ -89,7 +89,7 @@ def test_closing_prints_in_the_background_on_the_dummy_printer(
     sessions: sessionmaker[Session],
 ) -> None:
     transport = EscposTransport(PrinterConfig(kind="dummy"))
-    spooler = PrintSpooler(sessions, transport, columns=48)
+    spooler = PrintSpooler(sessions, transport, columns=48, tz=ORG.zone)
     spooler.start()
     try:
         with sessions() as db:
@@ -140,7 +140,7 @@ class FakeNetworkPrinter:
 def unplugged(sessions: sessionmaker[Session]) -> Iterator[tuple[PrintSpooler, int]]:
     port = _closed_port()
     config = PrinterConfig(kind="network", host="127.0.0.1", port=port, timeout_s=2.0)
-    spooler = PrintSpooler(sessions, EscposTransport(config))
+    spooler = PrintSpooler(sessions, EscposTransport(config), tz=ORG.zone)
     spooler.start()
     yield spooler, port
     spooler.stop()
@@ -185,7 +185,7 @@ def test_a_serial_printer_that_is_not_there_records_its_path(db: Session, tmp_pa
     job = reprint(db, doc.id, actor="alice")
     db.commit()
     done = run_job(
-        db, job.id, EscposTransport(PrinterConfig(kind="serial", device=missing)), columns=42
+        db, job.id, EscposTransport(PrinterConfig(kind="serial", device=missing)), columns=42, tz=ORG.zone
     )
     assert done.status == "failed" and done.error is not None and missing in done.error
 
@@ -195,7 +195,7 @@ def test_a_file_printer_gets_the_receipt_bytes(db: Session, tmp_path: Path) -> N
     doc = _receipt(db)
     job = reprint(db, doc.id, actor="alice")
     db.commit()
-    run_job(db, job.id, EscposTransport(PrinterConfig(kind="file", path=out)), columns=42)
+    run_job(db, job.id, EscposTransport(PrinterConfig(kind="file", path=out)), columns=42, tz=ORG.zone)
     assert out.read_bytes() == _bytes(db, doc, copy=1)
 
 
@@ -221,7 +221,7 @@ def test_jobs_left_pending_are_printed_when_the_spooler_starts(sessions: session
         reprint(db, doc.id, actor="alice")
         db.commit()
     transport = EscposTransport(PrinterConfig(kind="dummy"))
-    spooler = PrintSpooler(sessions, transport)
+    spooler = PrintSpooler(sessions, transport, tz=ORG.zone)
     spooler.start()
     try:
         assert spooler.wait_idle(10)
