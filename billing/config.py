@@ -98,6 +98,8 @@ class ServerConfig:
     organisation: OrganisationConfig
     billing: BillingConfig
     path: Path | None = None
+    ledger_key: str | None = None  # seals every document and closure (billing.seals)
+    anchor_file: Path | None = None  # where closures are anchored, outside the database
 
     @classmethod
     def from_file(cls, path: Path, environ: Mapping[str, str] = os.environ) -> ServerConfig:
@@ -118,6 +120,8 @@ class ServerConfig:
             organisation=_organisation(s.section("organisation", required=True)),
             billing=_billing(s.section("billing")),
             path=s.path,
+            ledger_key=s.secret("ledger_key", None),
+            anchor_file=s.path_value("anchor_file", None),
         )
 
 

@@ -18,6 +18,7 @@ import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
@@ -27,6 +28,7 @@ from billing.audit import audit
 from billing.documents import CLOSURE_CHAINS, GENESIS, SERIES, Chain, Closure, Document
 from billing.errors import InvalidOperation, NotFound
 from billing.models import utcnow
+from billing.seals import anchor, anchor_problems, seal, seal_problems
 
 
 @dataclass(frozen=True)
@@ -170,9 +172,13 @@ def closure_figures(db: Session, start: datetime, end: datetime) -> dict[str, An
 
 
 def close_period(
-    db: Session, period: Period, *, actor: str, now: datetime | None = None
+    db: Session, period: Period, *, actor: str, now: datetime | None = None,
+    anchors: Path | None = None,
 ) -> Closure:
-    """Record the closure of a finished period, in its own locked transaction (committed)."""
+    """Record the closure of a finished period, in its own locked transaction (committed).
+
+    With ``anchors``, its hash, digest and every chain head are also appended to that file.
+    """
     now = now or utcnow()
     if period.end > now:
         raise InvalidOperation(
@@ -181,6 +187,8 @@ def close_period(
     begin_locked(db)
     try:
         closure = _add_closure(db, period, actor, now)
+        if anchors is not None:
+            anchor(anchors, db, closure)  # before the commit: a closure is never left unanchored
         db.commit()
     except BaseException:
         db.rollback()
@@ -202,47 +210,77 @@ def _add_closure(db: Session, period: Period, actor: str, now: datetime) -> Clos
         content=text, prev_hash=prev, hash=digest,
     )  # fmt: skip
     db.add(closure)
+    seal(db, chain.code, closure.number, digest)
     audit(db, actor, f"close_{period.kind}", period.label, f"{content['total_cents']} cents")
     db.flush()
     return closure
 
 
 def close_day(
-    db: Session, day: date, *, tz: tzinfo, actor: str, now: datetime | None = None
+    db: Session, day: date, *, tz: tzinfo, actor: str, now: datetime | None = None,
+    anchors: Path | None = None,
 ) -> Closure:
-    return close_period(db, day_period(day, tz), actor=actor, now=now)
+    return close_period(db, day_period(day, tz), actor=actor, now=now, anchors=anchors)
 
 
 def close_month(
-    db: Session, year: int, month: int, *, tz: tzinfo, actor: str, now: datetime | None = None
+    db: Session, year: int, month: int, *, tz: tzinfo, actor: str, now: datetime | None = None,
+    anchors: Path | None = None,
 ) -> Closure:
-    return close_period(db, month_period(year, month, tz), actor=actor, now=now)
+    return close_period(db, month_period(year, month, tz), actor=actor, now=now, anchors=anchors)
 
 
 # ---------------------------------------------------------------- verification
 
 
-def verify(db: Session) -> Broken | None:
+def verify(db: Session, *, key: str | None = None, anchors: Path | None = None) -> Broken | None:
     """Recompute every chain and closure; the first link that does not hold, or None."""
-    return next(problems(db), None)
+    return next(problems(db, key=key, anchors=anchors), None)
 
 
-def problems(db: Session) -> Iterator[Broken]:
-    """Every broken link, series by series in number order, then closures."""
+def problems(
+    db: Session, *, key: str | None = None, anchors: Path | None = None
+) -> Iterator[Broken]:
+    """Every broken link, series by series in number order, then closures.
+
+    With ``key`` (the ledger key), every link of its segment must carry a valid seal; with
+    ``anchors``, every closure and chain head recorded there must still be in the database.
+    """
     fresh = {"populate_existing": True}  # what the database holds, not what this session remembers
     chains = {c.code: c for c in db.scalars(select(Chain), execution_options=fresh)}
+    links: dict[str, list[tuple[str, int, str]]] = {}
     for code in SERIES:
         query = (
             select(Document).where(Document.series == code).order_by(Document.number, Document.id)
         )
         documents = list(db.scalars(query, execution_options=fresh))
-        yield from _chain_problems(code, chains.get(code), documents, _document_problem)
+        links[code] = [(d.reference, d.number, d.hash) for d in documents]
+        yield from _chain_problems(code, chains.get(code), documents, lambda d: _document_problem(db, d))
     for kind, code in CLOSURE_CHAINS.items():
         rows = select(Closure).where(Closure.kind == kind).order_by(Closure.number, Closure.id)
         closures = list(db.scalars(rows, execution_options=fresh))
+        links[code] = [(_name(c), c.number, c.hash) for c in closures]
         yield from _chain_problems(
             code, chains.get(code), closures, lambda c: _closure_problem(db, c)
         )
+    yield from _unknown(db, chains)
+    if key is not None:
+        yield from (Broken(*found) for found in seal_problems(db, key, links))
+    if anchors is not None:
+        yield from (Broken(*found) for found in anchor_problems(db, anchors))
+
+
+def _unknown(db: Session, chains: Mapping[str, Chain]) -> Iterator[Broken]:
+    """What no chain covers: a document of an unknown series or kind, a closure of an unknown kind."""
+    for doc in db.scalars(select(Document).where(Document.series.not_in(SERIES))):
+        yield Broken(doc.reference, f"series {doc.series!r} is not one of {', '.join(SERIES)}")
+    for doc in db.scalars(select(Document).where(Document.series.in_(SERIES))):
+        if doc.kind != SERIES[doc.series]:
+            yield Broken(doc.reference, f"kind {doc.kind!r} where series {doc.series} holds {SERIES[doc.series]}")
+    for closure in db.scalars(select(Closure).where(Closure.kind.not_in(CLOSURE_CHAINS))):
+        yield Broken(_name(closure), f"kind {closure.kind!r} is not one of {', '.join(CLOSURE_CHAINS)}")
+    for code in sorted(set(chains) - set(SERIES) - set(CLOSURE_CHAINS.values())):
+        yield Broken(f"chain {code}", "is not a chain fabmeter keeps")
 
 
 def _chain_problems(
@@ -279,17 +317,21 @@ def _name(link: Document | Closure) -> str:
     return f"closure {link.kind} {link.period}"
 
 
-def _document_problem(doc: Document) -> str | None:
+def _document_problem(db: Session, doc: Document) -> str | None:
     """Whether the columns beside the hashed content still say what the content says."""
     try:
         content = load(doc.content)
     except ValueError:
         return "content is not valid JSON"
+    original = db.get(Document, doc.credit_note_of) if doc.credit_note_of is not None else None
     expected = {
         "series": doc.series, "number": doc.number, "kind": doc.kind, "visit": doc.visit_id,
         "customer_ref": doc.customer_ref, "total_cents": doc.total_cents,
         "issued_at": utc_text(doc.issued_at), "payments": {doc.payment_method: doc.total_cents},
+        "credit_note_of": original.reference if original is not None else None,
     }  # fmt: skip
+    if "issued_by" in content:  # documents issued before it was hashed do not hold it
+        expected["issued_by"] = doc.issued_by
     for key, value in expected.items():
         if content.get(key) != value:
             return f"column {key} says {value!r} but the hashed content says {content.get(key)!r}"

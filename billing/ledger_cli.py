@@ -19,7 +19,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from billing.cli import CONFIG_OPTION, load_config
@@ -28,6 +29,7 @@ from billing.database import make_engine
 from billing.documents import Closure, Document
 from billing.errors import BillingError
 from billing.models import utcnow
+from billing.seals import LEDGER_KEY
 
 TIMEZONE_OPTION = click.option(
     "--timezone", "tz_name", default=None,
@@ -38,14 +40,30 @@ ACTOR_OPTION = click.option("--actor", default=None, help="Who does it (default:
 
 @contextmanager
 def _ledger(config: ServerConfig) -> Iterator[Session]:
+    """A session that seals what it writes with the ledger key; errors become clear messages."""
     engine = make_engine(config.database_url)
+    info = {LEDGER_KEY: config.ledger_key} if config.ledger_key else {}
     try:
-        with Session(engine, expire_on_commit=False) as db:
+        with Session(engine, expire_on_commit=False, info=info) as db:
             yield db
     except BillingError as err:
         raise click.ClickException(str(err)) from err
+    except SQLAlchemyError as err:
+        raise click.ClickException(f"the ledger cannot be read: {err.__class__.__name__}: {_first_line(err)}") from err
     finally:
         engine.dispose()
+
+
+def _first_line(err: Exception) -> str:
+    return str(getattr(err, "orig", None) or err).splitlines()[0]
+
+
+def _integrity(db: Session) -> str | None:
+    """SQLite's own check of its pages and indexes: None when it says ok."""
+    if db.get_bind().dialect.name != "sqlite":
+        return None
+    answers = [row[0] for row in db.execute(text("PRAGMA integrity_check"))]
+    return None if answers == ["ok"] else "; ".join(answers[:5])
 
 
 def _zone(name: str | None, config: ServerConfig) -> ZoneInfo:
@@ -73,8 +91,16 @@ def verify(config_path: Path, show_all: bool) -> None:
     """Recompute every document's and closure's hash; name the first broken link."""
     from billing.ledger import problems
 
-    with _ledger(load_config(config_path)) as db:
-        found = list(problems(db)) if show_all else list(islice(problems(db), 1))
+    config = load_config(config_path)
+    with _ledger(config) as db:
+        damaged = _integrity(db)
+        if damaged:
+            click.echo(f"BROKEN database: PRAGMA integrity_check says {damaged}", err=True)
+            sys.exit(1)
+        if config.ledger_key is None:
+            click.echo("warning: no ledger_key_file in the configuration: seals are not checked", err=True)
+        found_all = problems(db, key=config.ledger_key, anchors=config.anchor_file)
+        found = list(found_all) if show_all else list(islice(found_all, 1))
         if found:
             for broken in found:
                 click.echo(f"BROKEN {broken}", err=True)
@@ -100,7 +126,7 @@ def close_day_command(
     tz = _zone(tz_name, config)
     chosen = day.date() if day else previous_day(utcnow(), tz)
     with _ledger(config) as db:
-        closure = close_day(db, chosen, tz=tz, actor=_actor(actor))
+        closure = close_day(db, chosen, tz=tz, actor=_actor(actor), anchors=config.anchor_file)
         _report(closure)
 
 
@@ -120,7 +146,7 @@ def close_month_command(
     tz = _zone(tz_name, config)
     year, number = (month.year, month.month) if month else previous_month(utcnow(), tz)
     with _ledger(config) as db:
-        closure = close_month(db, year, number, tz=tz, actor=_actor(actor))
+        closure = close_month(db, year, number, tz=tz, actor=_actor(actor), anchors=config.anchor_file)
         _report(closure)
 
 
@@ -134,6 +160,7 @@ def _report(closure: Closure) -> None:
         click.echo(f"  {payment_label(method)}: {cents_text(cents)}")
     click.echo(f"  total: {cents_text(closure.total_cents)}")
     click.echo(f"  grand total: {cents_text(closure.grand_total_cents)}")
+    click.echo(f"  empreinte : {closure.hash[:16]}")  # also in the anchor file: compare them
 
 
 @ledger.command()

@@ -28,6 +28,7 @@ from billing.invoice import InvoiceTerms, terms_for
 from billing.ledger import advance, begin_locked, load, lock_chain, utc_text
 from billing.models import CatalogueItem, ChargeLine, UsageSession, Visit, utcnow
 from billing.money import HUNDRED, euros, round_cent
+from billing.seals import seal
 from billing.visits import close_visit
 
 log = logging.getLogger(__name__)
@@ -160,6 +161,7 @@ def _write(
     db: Session, chain: Any, content: dict[str, Any], *, visit_id: int | None, actor: str,
     original: Document | None, now: datetime,
 ) -> Document:  # fmt: skip
+    content["issued_by"] = actor  # hashed too: the column beside it is checked against it
     text, prev, digest = advance(chain, content, now)
     document = Document(
         series=content["series"], number=content["number"], kind=content["kind"],
@@ -169,6 +171,7 @@ def _write(
     )  # fmt: skip
     db.add(document)
     db.flush()
+    seal(db, document.series, document.number, digest)
     audit(
         db, actor, f"issue_{content['kind']}", document.reference, f"{content['total_cents']} cents"
     )

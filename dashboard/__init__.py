@@ -24,6 +24,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from billing.config import ConfigError, ServerConfig
 from billing.models import utcnow
+from billing.seals import open_segment
 from dashboard import admin, auth, desk, formats, live, receipts, reports, store
 from dashboard.errors import SetupError
 
@@ -78,8 +79,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(test_config or {})
     app.session_interface = ShiftSessions()
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
-    opened = store.Store.open(config.database_url, redis_url=config.redis_url, client=app.config.get("REDIS"))
+    opened = store.Store.open(config.database_url, redis_url=config.redis_url, client=app.config.get("REDIS"),
+                              ledger_key=config.ledger_key)  # fmt: skip
     store.install(app, opened)
+    with opened.session() as db:
+        open_segment(db, config.ledger_key)  # a new key's segment exists before its first seal
     receipts.install(app, opened.sessions, config.printer, config.organisation.zone)
     formats.install(app)
     CSRFProtect(app)

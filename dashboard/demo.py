@@ -88,13 +88,14 @@ def write_configs(layout: Layout, redis_url: str) -> None:
                         run_as=getpass.getuser())  # fmt: skip
     secrets_dir = root / "secrets"
     secrets_dir.mkdir(exist_ok=True)
-    for name in ("pepper", "secret_key"):
+    for name in ("pepper", "secret_key", "ledger.key"):
         (secrets_dir / name).write_text(secrets.token_hex(32))
     (secrets_dir / "octoprint.key").write_text("demo-key")
     layout.server_toml.write_text(
         f'database_url = "sqlite:///{layout.database}"\n'
         f'redis_url = "{redis_url}"\n'
-        'pepper_file = "secrets/pepper"\nsecret_key_file = "secrets/secret_key"\n\n'
+        'pepper_file = "secrets/pepper"\nsecret_key_file = "secrets/secret_key"\n'
+        'ledger_key_file = "secrets/ledger.key"\nanchor_file = "ledger.anchors"\n\n'
         f'[mqtt]\nhost = "127.0.0.1"\nport = {layout.mqtt_port}\nusername = "billing"\n'
         'password_file = "broker/secrets/billing.password"\nclient_id = "billing-demo"\n\n'
         f'[printer]\nkind = "file"\npath = "{layout.receipts}"\ncolumns = 42\n\n'
@@ -176,12 +177,14 @@ class Demo:
     def _prepare_database(self) -> None:
         from billing.config import ServerConfig
         from billing.database import make_engine, upgrade
+        from billing.seals import LEDGER_KEY
         from billing.seed import seed
         from dashboard.staff import create_user
 
         config = self.config = ServerConfig.from_file(self.layout.server_toml)
         upgrade(config.database_url)
-        self.factory = sessionmaker(make_engine(config.database_url), expire_on_commit=False)
+        self.factory = sessionmaker(make_engine(config.database_url), expire_on_commit=False,
+                                    info={LEDGER_KEY: config.ledger_key} if config.ledger_key else {})  # fmt: skip
         with self.factory.begin() as db:
             seed(db)
             create_user(db, ADMIN[0], ADMIN[1], role="admin", actor="demo")

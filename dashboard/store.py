@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from billing.database import make_engine
+from billing.seals import LEDGER_KEY
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,9 @@ class Store:
     redis: Any
 
     @classmethod
-    def open(cls, database_url: str, *, redis_url: str | None = None, client: Any = None) -> Store:
+    def open(cls, database_url: str, *, redis_url: str | None = None, client: Any = None,
+             ledger_key: str | None = None) -> Store:  # fmt: skip
+        """``ledger_key`` seals the documents the desk issues (``billing.seals``)."""
         engine = make_engine(database_url, pool_pre_ping=True)
         if client is None:
             # socket_timeout must outlast the SSE endpoint's blocking XREAD
@@ -39,7 +42,8 @@ class Store:
                 redis_url or "redis://127.0.0.1:6379/0", decode_responses=True,
                 socket_timeout=60, socket_connect_timeout=3, health_check_interval=30,
             )  # fmt: skip
-        return cls(engine, sessionmaker(engine, expire_on_commit=False), client)
+        info = {LEDGER_KEY: ledger_key} if ledger_key else {}
+        return cls(engine, sessionmaker(engine, expire_on_commit=False, info=info), client)
 
     def session(self) -> Session:
         return self.sessions()

@@ -26,7 +26,7 @@ mkdir -p /etc/systemd/system/mosquitto.service.d
 cp "$here/deploy/mosquitto/fabmeter-override.conf" /etc/systemd/system/mosquitto.service.d/fabmeter.conf
 
 # secrets that live outside the database
-for secret in secret_key pepper; do
+for secret in secret_key pepper ledger.key; do
     [ -f /etc/fabmeter/secrets/$secret ] || head -c 32 /dev/urandom | base64 > /etc/fabmeter/secrets/$secret
 done
 [ -f /etc/fabmeter/server.toml ] || cp "$here/deploy/server.example.toml" /etc/fabmeter/server.toml

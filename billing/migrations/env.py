@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from billing import documents  # noqa: F401 - registers the receipts' tables on Base.metadata
+from billing import documents, seals  # noqa: F401 - registers the receipts' and seals' tables
 from billing.database import make_engine
 from billing.models import Base
 
