@@ -19,17 +19,17 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from billing.models import Base, UTCDateTime, Visit, utcnow
 
 DOCUMENT_KINDS = ("receipt", "invoice", "credit_note")
-CLOSURE_KINDS = ("day", "month")
+CLOSURE_KINDS = ("day", "month", "year")
 PRINT_STATES = ("pending", "done", "failed")
 GENESIS = "0" * 64
 
 # series code -> document kind; the series rows are created by the migration
 SERIES = {"R": "receipt", "F": "invoice", "A": "credit_note"}
-CLOSURE_CHAINS = {"day": "Z-DAY", "month": "Z-MONTH"}
+CLOSURE_CHAINS = {"day": "Z-DAY", "month": "Z-MONTH", "year": "Z-YEAR"}
 
 
 class Chain(Base):
-    """The head of a hash chain: a document series (R, F, A) or closures (Z-DAY, Z-MONTH).
+    """The head of a hash chain: a document series (R, F, A) or closures (Z-DAY, Z-MONTH, Z-YEAR).
 
     ``last_number`` is the last number given (gapless), ``last_hash`` the hash of that link.
     """

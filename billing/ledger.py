@@ -142,6 +142,12 @@ def month_period(year: int, month: int, tz: tzinfo) -> Period:
     return Period("month", f"{year:04d}-{month:02d}", start.astimezone(UTC), end.astimezone(UTC))
 
 
+def year_period(year: int, tz: tzinfo) -> Period:
+    """A fiscal year, taken as the calendar year in the fablab's time zone."""
+    start, end = datetime(year, 1, 1, tzinfo=tz), datetime(year + 1, 1, 1, tzinfo=tz)
+    return Period("year", f"{year:04d}", start.astimezone(UTC), end.astimezone(UTC))
+
+
 def _documents_between(db: Session, start: datetime, end: datetime) -> list[Document]:
     query = select(Document).where(Document.issued_at >= start, Document.issued_at < end)
     return list(
@@ -228,6 +234,13 @@ def close_month(
     anchors: Path | None = None,
 ) -> Closure:
     return close_period(db, month_period(year, month, tz), actor=actor, now=now, anchors=anchors)
+
+
+def close_year(
+    db: Session, year: int, *, tz: tzinfo, actor: str, now: datetime | None = None,
+    anchors: Path | None = None,
+) -> Closure:
+    return close_period(db, year_period(year, tz), actor=actor, now=now, anchors=anchors)
 
 
 # ---------------------------------------------------------------- verification

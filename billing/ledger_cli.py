@@ -150,6 +150,26 @@ def close_month_command(
         _report(closure)
 
 
+@ledger.command("close-year")
+@CONFIG_OPTION
+@click.option("--year", type=click.IntRange(2000, 9999), default=None,
+              help="The fiscal (calendar) year to close (default: last year).")  # fmt: skip
+@TIMEZONE_OPTION
+@ACTOR_OPTION
+def close_year_command(
+    config_path: Path, year: int | None, tz_name: str | None, actor: str | None
+) -> None:
+    """Record a finished fiscal year's totals per payment method and the grand total."""
+    from billing.ledger import close_year
+
+    config = load_config(config_path)
+    tz = _zone(tz_name, config)
+    chosen = year if year is not None else utcnow().astimezone(tz).year - 1
+    with _ledger(config) as db:
+        closure = close_year(db, chosen, tz=tz, actor=_actor(actor), anchors=config.anchor_file)
+        _report(closure)
+
+
 def _report(closure: Closure) -> None:
     from billing.ledger import load
     from billing.presentation import cents_text, payment_label

@@ -29,6 +29,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from billing.audit import audit
 from billing.config import PrinterConfig
 from billing.documents import Document, PrintJob
 from billing.errors import BillingError, NotFound
@@ -206,11 +207,13 @@ def _close_quietly(printer: Any) -> None:
 
 def reprint(db: Session, document_id: int, *, actor: str) -> PrintJob:
     """A duplicate of a document that was already issued (even if its first print failed)."""
-    if db.get(Document, document_id) is None:
+    document = db.get(Document, document_id)
+    if document is None:
         raise NotFound(f"no document {document_id}")
     last = db.scalar(select(func.max(PrintJob.copy)).where(PrintJob.document_id == document_id))
     job = PrintJob(document_id=document_id, copy=(last or 0) + 1, requested_by=actor)
     db.add(job)
+    audit(db, actor, "reprint", document.reference, f"DUPLICATA n° {job.copy}")
     db.flush()
     return job
 

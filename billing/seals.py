@@ -31,7 +31,8 @@ from typing import Any
 from sqlalchemy import Integer, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from billing.documents import Chain, Closure, Document
+from billing.audit import audit
+from billing.documents import CLOSURE_CHAINS, Chain, Closure, Document
 from billing.models import Base, UTCDateTime, utcnow
 
 LEDGER_KEY = "fabmeter.ledger_key"  # the session's info entry holding the key (text), if any
@@ -83,6 +84,7 @@ def segment(db: Session, key: str) -> Segment:
     text = _heads_text(heads)
     opened = Segment(key_id=key_id(key), heads=text, mac=_mac(key, f"segment:{key_id(key)}:{text}"))
     db.add(opened)
+    audit(db, "system", "ledger_key", f"key {opened.key_id}", f"new segment after {text}")
     db.flush()
     return opened
 
@@ -170,11 +172,7 @@ def anchor_problems(db: Session, path: Path) -> Iterator[tuple[str, str]]:
         return
     closures = {c.hash for c in db.scalars(select(Closure))}
     documents = {(d.series, d.number): d.hash for d in db.scalars(select(Document))}
-    closure_links = {
-        (code, c.number): c.hash
-        for c in db.scalars(select(Closure))
-        for code in [f"Z-{c.kind.upper()}"]
-    }
+    closure_links = {(CLOSURE_CHAINS.get(c.kind), c.number): c.hash for c in db.scalars(select(Closure))}
     for number, text in enumerate(lines, 1):
         try:
             line = json.loads(text)

@@ -14,7 +14,15 @@ from sqlalchemy.orm import Session
 
 from billing.errors import InvalidOperation
 from billing.export import account, export_csv
-from billing.ledger import close_day, close_month, day_period, previous_day, previous_month, verify
+from billing.ledger import (
+    close_day,
+    close_month,
+    close_year,
+    day_period,
+    previous_day,
+    previous_month,
+    verify,
+)
 from billing.receipts import close_with_receipt, issue_credit_note
 from fabmeter import main
 from tests.receipts.conftest import ORG, company_visit, walk_in
@@ -228,3 +236,12 @@ def test_ledger_command_verifies_closes_exports_and_reprints(
     db.commit()
     broken = runner.invoke(main, ["ledger", "verify", "--config", str(config)])
     assert broken.exit_code == 1 and "BROKEN F-000001: column customer_ref" in broken.output
+
+
+def test_a_fiscal_year_closure_takes_the_local_year_and_chains_apart(db: Session) -> None:
+    _receipt_at(db, datetime(2026, 12, 31, 22, 30, tzinfo=UTC))  # 23:30 on 31 December in Paris
+    _receipt_at(db, datetime(2026, 12, 31, 23, 5, tzinfo=UTC))  # 00:05 on 1 January 2027
+    year = close_year(db, 2026, tz=PARIS, actor="alice", now=datetime(2027, 1, 1, 0, 10, tzinfo=UTC))
+    assert (year.kind, year.period, year.number) == ("year", "2026", 1)
+    assert json.loads(year.content)["documents"] == 1
+    assert verify(db) is None

@@ -122,7 +122,7 @@ def test_unknown_series_kinds_and_chains_are_reported_not_counted(db: Session) -
     found = {str(b) for b in problems(db)}
     assert "chain X: is not a chain fabmeter keeps" in found
     assert "R-000001: kind 'invoice' where series R holds receipt" in found
-    assert "closure week 2026-W48: kind 'week' is not one of day, month" in found
+    assert "closure week 2026-W48: kind 'week' is not one of day, month, year" in found
 
 
 def test_who_issued_and_what_a_credit_note_cancels_are_checked_against_the_content(db: Session) -> None:

@@ -1,4 +1,4 @@
-"""Keyed seals of the ledger's links and the segments of each ledger key.
+"""Keyed seals of the ledger's links, the segments of each ledger key, and fiscal-year closures.
 
 Revision ID: 0005
 Revises: 0004
@@ -36,8 +36,12 @@ def upgrade() -> None:
         sa.Column("mac", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("chain", "number"),
     )
+    chains = sa.table("ledger_chains", sa.column("code", sa.String), sa.column("kind", sa.String),
+                      sa.column("last_number", sa.Integer), sa.column("last_hash", sa.String))  # fmt: skip
+    op.bulk_insert(chains, [{"code": "Z-YEAR", "kind": "year", "last_number": 0, "last_hash": "0" * 64}])
 
 
 def downgrade() -> None:
+    op.execute("DELETE FROM ledger_chains WHERE code = 'Z-YEAR'")
     op.drop_table("ledger_seals")
     op.drop_table("ledger_segments")
