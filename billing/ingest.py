@@ -26,7 +26,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from billing.models import InboxEvent, RejectedMessage, StreamPosition, utcnow
+from billing.models import InboxEvent, StreamPosition, utcnow
+from billing.models import rejected as rejected_row
 from billing.sessions import apply_event
 from broker import topics
 from broker.errors import BadMessage
@@ -163,7 +164,7 @@ class Inbox:
     def _commit_as_rejected(self, item: Parsed, reason: str) -> BatchResult:
         """Keep a poisoned event out of the way: stored and rejected, so its stream moves on."""
         with self._factory.begin() as db:
-            db.add(RejectedMessage(topic=topics.agent_events(item.agent), payload=item.text.encode(), reason=reason))
+            db.add(rejected_row(topics.agent_events(item.agent), item.text.encode(), reason))
             state = self._state(db, (item.agent, item.event.stream))
             self._store(db, [item])
             state.above.add(item.event.seq)
@@ -174,7 +175,7 @@ class Inbox:
         now = utcnow()
         with self._factory.begin() as db:
             if rejected:
-                db.add_all(RejectedMessage(topic=m.topic, payload=m.payload, reason=r, at=now) for m, r in rejected)
+                db.add_all(rejected_row(m.topic, m.payload, r, now) for m, r in rejected)
             by_stream: dict[Key, dict[int, Parsed]] = {}
             for item in parsed:
                 by_stream.setdefault((item.agent, item.event.stream), {})[item.event.seq] = item

@@ -395,6 +395,18 @@ class RejectedMessage(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+REJECTED_KEEP_BYTES = 4096  # of a refused payload, enough to see what it was; never the whole 64 kB
+REJECTED_REASON_CHARS = 2000
+
+
+def rejected(topic: str, payload: bytes, reason: str, at: datetime | None = None) -> RejectedMessage:
+    """A rejected message as the ledger keeps it: topic, the first bytes of the payload, why."""
+    return RejectedMessage(
+        topic=topic[:300], payload=bytes(payload[:REJECTED_KEEP_BYTES]),
+        reason=reason[:REJECTED_REASON_CHARS], at=at or utcnow(),
+    )  # fmt: skip
+
+
 class AuditEntry(Base):
     """Who did what, when: discounts, unlocks, tariff edits, closes."""
 

@@ -19,6 +19,7 @@ import logging
 import queue
 import threading
 import time
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -37,14 +38,34 @@ from billing.config import ServerConfig
 from billing.database import make_engine
 from billing.ingest import BatchResult, Inbox, Received
 from billing.live import LiveState
-from billing.models import RejectedMessage, UsageSession, utcnow
+from billing.models import UsageSession, rejected, utcnow
 from billing.money import to_cents
 from broker import topics
 from broker.errors import BadMessage
-from broker.messages import AgentStatus, AuthRequest, MachineState, decode, encode
+from broker.messages import (
+    MAX_PAYLOAD_BYTES,
+    AgentStatus,
+    Allowlist,
+    AuthRequest,
+    MachineState,
+    decode,
+    encode,
+)
 
 log = logging.getLogger(__name__)
 RETRY_S = 1.0
+
+
+def within_size_limit(allowlist: Allowlist) -> Allowlist:
+    """The list, without its oldest entries if it would pass the broker's size limit (which would
+    drop it and disconnect billing): the newest visits are the ones at the machines now."""
+    entries = allowlist.entries
+    while entries and len(encode(replace(allowlist, entries=entries))) > MAX_PAYLOAD_BYTES:
+        entries = entries[max(1, len(entries) // 10):]
+    if len(entries) < len(allowlist.entries):
+        log.error("allow-list cut to its %s newest entries of %s to fit %s bytes",
+                  len(entries), len(allowlist.entries), MAX_PAYLOAD_BYTES)  # fmt: skip
+    return replace(allowlist, entries=entries)
 
 
 class BillingService:
@@ -187,7 +208,7 @@ class BillingService:
     def _reject(self, topic: str, payload: bytes, reason: str) -> None:
         log.warning("rejected message on %s: %s", topic, reason)
         with self.factory.begin() as db:
-            db.add(RejectedMessage(topic=topic, payload=payload, reason=reason))
+            db.add(rejected(topic, payload, reason))
 
     def _answer(self, agent: str, request: AuthRequest, properties: Any) -> None:
         with self.factory.begin() as db:
@@ -237,7 +258,7 @@ class BillingService:
         with self.factory() as db:
             lists = allowlists(db, pepper=self.config.pepper, rules=self.config.billing)
         for agent, allowlist in self._allowlists.changed(lists).items():
-            self.control.publish(topics.allowlist(agent), encode(allowlist), retain=True)
+            self.control.publish(topics.allowlist(agent), encode(within_size_limit(allowlist)), retain=True)
         if self.config.billing.live_cost:
             self._live_costs()
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from billing.audit import audit
 from billing.charges import charge_session
-from billing.models import THOUSAND, Machine, RejectedMessage, UsageSession, Visit
+from billing.models import THOUSAND, Machine, UsageSession, Visit, rejected
 from billing.pricing import filament_used_mm
 from broker import topics
 from broker.messages import (
@@ -151,7 +151,7 @@ def apply_event(db: Session, agent: str, event: UsageEvent, now: datetime) -> Us
         # the broker's ACL keeps agents on their own topics; this keeps them on their own machines
         reason = f"machine {event.machine} belongs to agent {machine.agent}, not {agent}"
         log.warning("event %s of %s refused: %s", event.seq, agent, reason)
-        db.add(RejectedMessage(topic=topics.agent_events(agent), payload=encode(event), reason=reason))
+        db.add(rejected(topics.agent_events(agent), encode(event), reason))
         return None
     data = event.data
     if isinstance(data, OfflineAuth):
