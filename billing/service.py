@@ -61,7 +61,7 @@ def within_size_limit(allowlist: Allowlist) -> Allowlist:
     drop it and disconnect billing): the newest visits are the ones at the machines now."""
     entries = allowlist.entries
     while entries and len(encode(replace(allowlist, entries=entries))) > MAX_PAYLOAD_BYTES:
-        entries = entries[max(1, len(entries) // 10):]
+        entries = entries[max(1, len(entries) // 50) :]
     if len(entries) < len(allowlist.entries):
         log.error("allow-list cut to its %s newest entries of %s to fit %s bytes",
                   len(entries), len(allowlist.entries), MAX_PAYLOAD_BYTES)  # fmt: skip
