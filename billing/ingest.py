@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from billing.models import InboxEvent, StreamPosition, utcnow
@@ -87,9 +87,17 @@ def parse(message: Received) -> Parsed | str:
         if where.kind != "events":
             return f"not an events topic ({where.kind})"
         event = decode(UsageEvent, message.payload)
+        return Parsed(where.id, event, message.payload.decode("utf-8"))
     except BadMessage as err:
         return str(err)
-    return Parsed(where.id, event, message.payload.decode("utf-8"))
+    except Exception as err:  # decoding is total: this would be a bug, still not a reason to stop
+        log.exception("message on %s could not be parsed", message.topic)
+        return f"cannot be parsed: {err.__class__.__name__}: {err}"
+
+
+def _unavailable(err: Exception) -> bool:
+    """The database itself is unreachable or busy: retry the batch later, do not reject it."""
+    return isinstance(err, OperationalError | InterfaceError | TimeoutError)
 
 
 def _superseded(event: UsageEvent, after: UsageEvent) -> bool:
@@ -138,9 +146,9 @@ class Inbox:
                 parsed.append(result)
         try:
             return self._commit(parsed, rejected)
-        except SQLAlchemyError:
+        except Exception as err:  # one event that cannot be applied must not hold back the others
             self._forget({(p.agent, p.event.stream) for p in parsed})
-            if len(parsed) <= 1:
+            if not parsed or (len(parsed) == 1 and _unavailable(err)):
                 raise
             log.exception("batch of %s events failed; committing them one by one", len(parsed))
         return self._one_by_one(parsed, rejected)
@@ -153,10 +161,13 @@ class Inbox:
         for item in parsed:
             try:
                 result = self._commit([item], [])
-            except SQLAlchemyError as err:
+            except Exception as err:
                 self._forget({(item.agent, item.event.stream)})
+                if _unavailable(err):
+                    raise
+                log.exception("event %s/%s of %s cannot be applied", item.event.stream, item.event.seq, item.agent)
                 bad += 1
-                result = self._commit_as_rejected(item, f"cannot be applied: {err}")
+                result = self._commit_as_rejected(item, f"cannot be applied: {err.__class__.__name__}: {err}")
             acks.update({(a, ack.stream): ack for a, ack in result.acks})
             sessions |= result.sessions
         return BatchResult([(a, ack) for (a, _s), ack in acks.items()], sessions, bad)

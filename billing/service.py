@@ -10,15 +10,20 @@ publishes the retained acks, then PUBACKs (so an event is acknowledged to the br
 once it is in the ledger) and asks for resends. The control thread answers auth requests,
 applies status and machine state to Redis, republishes allow-lists that changed and writes
 the live "cost so far". Each catches, logs and goes on: a bad message or a lost Redis never
-stops billing.
+stops billing. Whatever a message raises while it is handled is recorded among rejected
+messages (and, for events, acked); a loop that dies anyway is restarted and counted. The main
+thread (``run``) writes a health report to Redis and feeds systemd's watchdog only while both
+threads make progress whenever messages wait (``billing.health``).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
@@ -36,6 +41,7 @@ from billing.bus import Bus
 from billing.charges import cost_so_far
 from billing.config import ServerConfig
 from billing.database import make_engine
+from billing.health import Parts
 from billing.ingest import BatchResult, Inbox, Received
 from billing.live import LiveState
 from billing.models import UsageSession, rejected, utcnow
@@ -51,9 +57,11 @@ from broker.messages import (
     decode,
     encode,
 )
+from broker.systemd import notify
 
 log = logging.getLogger(__name__)
 RETRY_S = 1.0
+HEARTBEAT_S = 5.0
 
 
 def within_size_limit(allowlist: Allowlist) -> Allowlist:
@@ -90,21 +98,59 @@ class BillingService:
         self._allowlists = AllowlistTracker()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._pending: list[Received] = []  # a batch that could not be committed yet
+        self.parts = Parts(stall_s=config.billing.stall_s)
+        self.parts.add("ingest", lambda: self._event_queue.qsize() + len(self._pending))
+        self.parts.add("control", self._control_queue.qsize)
         self.committed = 0
 
     # -- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._threads = [
-            threading.Thread(target=self._ingest_loop, name="billing-ingest", daemon=True),
-            threading.Thread(target=self._control_loop, name="billing-control", daemon=True),
-        ]
+        self._threads = [self._thread("ingest", self._ingest_loop), self._thread("control", self._control_loop)]
         for thread in self._threads:
             thread.start()
         self.events.start(self._on_event, [(topics.pattern("events"), 1)])
         self.control.start(self._control_queue.put, [
             (topics.pattern("status"), 1), (topics.pattern("state"), 1), (topics.pattern("auth_req"), 1),
         ])  # fmt: skip
+
+    def _thread(self, part: str, loop: Callable[[], None]) -> threading.Thread:
+        return threading.Thread(target=self._supervise, args=(part, loop), name=f"billing-{part}", daemon=True)
+
+    def _supervise(self, part: str, loop: Callable[[], None]) -> None:
+        """Run ``loop`` until stopped; whatever it raises is logged and counted, and it runs again."""
+        while not self._stop.is_set():
+            try:
+                loop()
+            except Exception:
+                self.parts.restarted(part)
+                log.exception("billing %s stopped on an error (restart %s)", part, self.parts.restarts(part))
+                self._stop.wait(RETRY_S)
+
+    def run(self, stop: threading.Event) -> None:
+        """The main thread: tell systemd it is ready, then report health every few seconds."""
+        notify("READY=1")
+        self.beat()
+        while not stop.wait(HEARTBEAT_S):
+            self.beat()
+        notify("STOPPING=1")
+
+    def beat(self) -> bool:
+        """Publish the health report; feed systemd's watchdog only while every part moves."""
+        report = self.parts.report(time.time())
+        dead = [t.name for t in self._threads if not t.is_alive()]
+        report["problems"] += [f"{name}: thread not running" for name in dead]
+        try:
+            self.live.health(json.dumps(report))
+        except redis.RedisError as err:
+            log.warning("cannot write the health report to Redis: %s", err)
+        healthy = not report["problems"]
+        if healthy:
+            notify("WATCHDOG=1")
+        else:
+            log.error("unhealthy: %s", "; ".join(report["problems"]))
+        return healthy
 
     def stop(self) -> None:
         self._stop.set()
@@ -136,11 +182,11 @@ class BillingService:
 
     def _ingest_loop(self) -> None:
         self._republish_positions()
-        pending: list[Received] = []
         while not self._stop.is_set():
-            pending = pending or self._take_batch()
-            if pending and self._commit(pending):
-                pending = []
+            self._pending = self._pending or self._take_batch()
+            if not self._pending or self._commit(self._pending):
+                self._pending = []
+                self.parts.moved("ingest")
             for agent, command in self.inbox.resends():
                 log.info("asking %s to resend %s..%s of %s", agent, command.first, command.last, command.stream)
                 self.events.publish(topics.cmd(agent), encode(command))
@@ -191,6 +237,7 @@ class BillingService:
                     self._housekeeping()
             except (SQLAlchemyError, redis.RedisError):
                 log.exception("control work failed; going on")
+            self.parts.moved("control")
 
     def _handle_control(self, message: mqtt.MQTTMessage) -> None:
         payload = bytes(message.payload)
@@ -204,11 +251,17 @@ class BillingService:
                 self._state(decode(MachineState, payload))
         except BadMessage as err:
             self._reject(message.topic, payload, str(err))
+        except Exception as err:  # one message must never stop the control thread
+            log.exception("message on %s could not be handled", message.topic)
+            self._reject(message.topic, payload, f"cannot be handled: {err.__class__.__name__}: {err}")
 
     def _reject(self, topic: str, payload: bytes, reason: str) -> None:
-        log.warning("rejected message on %s: %s", topic, reason)
-        with self.factory.begin() as db:
-            db.add(rejected(topic, payload, reason))
+        log.warning("rejected message on %s: %s", topic, reason[:300])
+        try:
+            with self.factory.begin() as db:
+                db.add(rejected(topic, payload, reason))
+        except SQLAlchemyError:
+            log.exception("cannot record the rejected message on %s", topic)
 
     def _answer(self, agent: str, request: AuthRequest, properties: Any) -> None:
         with self.factory.begin() as db:

@@ -148,3 +148,36 @@ def test_a_backlog_of_checkpoints_keeps_the_highest_totals(inbox: Inbox, db: Ses
     db.expire_all()
     session = db.get(UsageSession, sim.session)
     assert session is not None and session.busy_s == 400 and session.session_s == 410
+
+
+def test_an_event_that_raises_is_rejected_and_acked_and_the_others_are_priced(
+    inbox: Inbox, db: Session, pepper: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever one event raises while it is applied (here a fault planted in apply_event), it is
+    recorded with its topic, bytes and reason, its stream moves past it, the rest is priced."""
+    import billing.ingest
+
+    sim, visit_id = laser_session(db, pepper)
+    poison = AgentSim("pi-printer", "printer-1")
+    poison.session_started(visit=None, auth="none")
+    real = billing.ingest.apply_event
+
+    def planted(db: Session, agent: str, event: object, now: object) -> object:
+        if agent == "pi-printer":
+            raise OverflowError("Python int too large to convert to SQLite INTEGER")
+        return real(db, agent, event, now)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(billing.ingest, "apply_event", planted)
+    result = inbox.commit(received(poison) + received(sim))
+    assert sorted(result.acks) == [("pi-laser", Ack(sim.stream, 3)), ("pi-printer", Ack(poison.stream, 1))]
+    db.expire_all()
+    assert visit_total(db, visit_id) == Decimal("5.50")
+    [bad] = db.scalars(select(RejectedMessage)).all()
+    assert bad.topic == poison.topic and bad.payload == poison.payloads[0][1]
+    assert "OverflowError" in bad.reason and db.get(UsageSession, poison.session) is None
+
+
+def test_a_rejected_payload_is_kept_cut(inbox: Inbox, db: Session) -> None:
+    inbox.commit([Received("fabmeter/v1/agent/pi-x/events", b"{" + b"x" * 100_000, 1)])
+    [bad] = db.scalars(select(RejectedMessage)).all()
+    assert len(bad.payload) == 4096 and "more than 65536" in bad.reason

@@ -256,3 +256,29 @@ def test_an_allowlist_too_big_for_the_broker_keeps_its_newest_entries() -> None:
     cut = within_size_limit(big)
     assert len(encode(cut)) <= MAX_PAYLOAD_BYTES
     assert cut.entries[-1].visit == "599" and 280 < len(cut.entries) < 600
+
+
+def test_a_loop_that_dies_is_restarted_counted_and_reported(service: BillingService, agent: Recorder,
+                                                             db: Session, redis_server: PrivateRedis) -> None:  # fmt: skip
+    """A fault planted in the control thread's housekeeping: the loop restarts, billing still answers."""
+    from billing.health import HEALTH
+
+    real, calls = service._housekeeping, []
+
+    def planted() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("planted fault")
+        real()
+
+    service._housekeeping = planted  # type: ignore[method-assign]
+    deadline = time.monotonic() + 10
+    while service.parts.restarts("control") < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert service.parts.restarts("control") == 1
+    visit = open_visit(db, pepper=PEPPER, category="walk-in", actor="t")
+    db.commit()
+    assert ask(agent, "pin", visit.pin or "").allow  # the restarted control thread answers
+    assert service.beat()
+    report = json.loads(redis.Redis.from_url(redis_server.url).get(HEALTH) or b"{}")
+    assert report["problems"] == [] and report["parts"]["control"]["restarts"] == 1
