@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from billing.auth import AllowlistTracker, allowlists, decide
 from billing.bus import Bus
-from billing.charges import cost_so_far
+from billing.charges import cost_so_far, price_ended
 from billing.config import ServerConfig
 from billing.database import make_engine
 from billing.health import Parts
@@ -181,6 +181,7 @@ class BillingService:
         return batch
 
     def _ingest_loop(self) -> None:
+        self._price_ended()
         self._republish_positions()
         while not self._stop.is_set():
             self._pending = self._pending or self._take_batch()
@@ -190,6 +191,17 @@ class BillingService:
             for agent, command in self.inbox.resends():
                 log.info("asking %s to resend %s..%s of %s", agent, command.first, command.last, command.stream)
                 self.events.publish(topics.cmd(agent), encode(command))
+
+    def _price_ended(self) -> None:
+        """Sessions left ended and unpriced (an earlier crash, an earlier version): priced now."""
+        try:
+            with self.factory.begin() as db:
+                priced = price_ended(db)
+        except SQLAlchemyError:
+            log.exception("cannot price the ended sessions left over; they wait for the next start")
+            return
+        if priced:
+            log.warning("priced %s ended sessions found unpriced at start", priced)
 
     def _republish_positions(self) -> None:
         try:

@@ -84,10 +84,11 @@ def session_for(db: Session, agent: str, event: UsageEvent, now: datetime) -> Us
     return session
 
 
-def _visit_id(db: Session, text: str | None) -> int | None:
-    if text is None or not text.isdigit():
+def _visit(db: Session, text: str | None) -> Visit | None:
+    # isdigit() alone accepts "²", which int() refuses
+    if text is None or not (text.isascii() and text.isdigit()) or len(text) > 18:
         return None
-    return int(text) if db.get(Visit, int(text)) is not None else None
+    return db.get(Visit, int(text))
 
 
 def _grow(session: UsageSession, session_s: int, busy_s: int, job_s: int) -> None:
@@ -101,7 +102,7 @@ def _started(db: Session, session: UsageSession, data: SessionStarted, event: Us
     session.credential = data.credential
     session.started_at = event_time(event, now)
     if session.visit_id is None:
-        session.visit_id = _visit_id(db, data.visit)
+        session.visit = _visit(db, data.visit)
 
 
 def _job_started(session: UsageSession, data: JobStarted) -> None:

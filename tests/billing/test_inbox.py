@@ -181,3 +181,52 @@ def test_a_rejected_payload_is_kept_cut(inbox: Inbox, db: Session) -> None:
     inbox.commit([Received("fabmeter/v1/agent/pi-x/events", b"{" + b"x" * 100_000, 1)])
     [bad] = db.scalars(select(RejectedMessage)).all()
     assert len(bad.payload) == 4096 and "more than 65536" in bad.reason
+
+
+def test_two_sessions_of_one_visit_in_one_batch_are_both_priced(inbox: Inbox, db: Session, pepper: str) -> None:
+    """A van back from a village brings several sessions of one visit at once: each is priced."""
+    sim, visit_id = laser_session(db, pepper)
+    for _ in range(2):
+        sim.new_session()
+        sim.session_started(visit=str(visit_id))
+        sim.session_ended("badge_out", 700, 601)
+    inbox.commit(received(sim))
+    db.expire_all()
+    sessions = db.scalars(select(UsageSession)).all()
+    assert [s.state for s in sessions] == ["priced"] * 3
+    assert visit_total(db, visit_id) == Decimal("16.50")
+
+
+@pytest.mark.parametrize("split", [[1, 2, 3, 4, 5, 6, 7], [1, 2], [3, 4, 5, 6, 7]])
+def test_every_ended_session_is_priced_once_whatever_the_batching(
+    engine: Engine, db: Session, pepper: str, split: list[int]
+) -> None:
+    sim, visit_id = laser_session(db, pepper)
+    sim.new_session()
+    sim.session_started(visit=str(visit_id))
+    sim.session_ended("badge_out", 700, 601)
+    sim.new_session()
+    sim.session_ended("badge_out", 61, 61)  # no start seen: a session nobody claimed
+    inbox = Inbox(sessionmaker(engine, expire_on_commit=False))
+    rest = [s for s in range(1, 8) if s not in split]
+    for seqs in (split, rest, list(range(1, 8))):  # then everything again, as a redelivery
+        if seqs:
+            inbox.commit(received(sim, seqs))
+    db.expire_all()
+    assert visit_total(db, visit_id) == Decimal("11.00")
+    assert db.scalar(select(func.count()).select_from(ChargeLine)) == 2
+
+
+def test_ended_sessions_left_unpriced_are_priced_at_start(inbox: Inbox, db: Session, pepper: str) -> None:
+    from billing.charges import price_ended
+
+    sim, visit_id = laser_session(db, pepper)
+    inbox.commit(received(sim))
+    session = db.get(UsageSession, sim.session)
+    assert session is not None
+    db.query(ChargeLine).delete()
+    session.state = "ended"  # as an earlier version left a second session of a batch
+    db.commit()
+    assert price_ended(db) == 1 and price_ended(db) == 0
+    db.commit()
+    assert visit_total(db, visit_id) == Decimal("5.50")
