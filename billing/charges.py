@@ -75,6 +75,9 @@ def charge_session(db: Session, session: UsageSession) -> list[ChargeLine]:
         session.visit = db.get(Visit, session.visit_id)
     if session.visit is None:
         return []
+    if session.visit.state == "closed":
+        _after_close(db, session)
+        return []
     version, lines = price_lines(db, session)
     if version is None:
         audit(db, "billing", "no_tariff", f"session {session.id}",
@@ -84,6 +87,16 @@ def charge_session(db: Session, session: UsageSession) -> list[ChargeLine]:
     db.add_all(rows)
     session.state = "priced"
     return rows
+
+
+def _after_close(db: Session, session: UsageSession) -> None:
+    """A closed visit never receives a charge: the usage is kept, unclaimed, for staff to bill anew."""
+    visit = session.visit
+    assert visit is not None
+    session.after_close_of, session.visit, session.visit_id = visit.id, None, None
+    audit(db, "billing", "usage_after_close", f"session {session.id}",
+          f"ended after visit {visit.id} closed: left for staff to attach to a new visit")  # fmt: skip
+    log.warning("session %s ended after visit %s closed; left unclaimed", session.id, visit.id)
 
 
 def _row(session: UsageSession, version: TariffVersion | None, line: Line, material: Material | None) -> ChargeLine:

@@ -41,6 +41,7 @@ from billing.bus import Bus
 from billing.charges import cost_so_far, price_ended
 from billing.config import ServerConfig
 from billing.database import make_engine
+from billing.grants import grant_offline, grant_online, visit_number
 from billing.health import Parts
 from billing.ingest import BatchResult, Inbox, Received
 from billing.live import LiveState
@@ -278,6 +279,9 @@ class BillingService:
     def _answer(self, agent: str, request: AuthRequest, properties: Any) -> None:
         with self.factory.begin() as db:
             response = decide(db, request, pepper=self.config.pepper, rules=self.config.billing)
+            visit_id = visit_number(response.visit) if response.allow else None
+            if visit_id is not None:
+                grant_online(db, agent, request, visit_id)  # what a session_started may claim
         reply = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
         correlation = getattr(properties, "CorrelationData", None)
         if correlation is not None:
@@ -323,7 +327,10 @@ class BillingService:
         with self.factory() as db:
             lists = allowlists(db, pepper=self.config.pepper, rules=self.config.billing)
         for agent, allowlist in self._allowlists.changed(lists).items():
-            self.control.publish(topics.allowlist(agent), encode(within_size_limit(allowlist)), retain=True)
+            published = within_size_limit(allowlist)
+            with self.factory.begin() as db:
+                grant_offline(db, agent, published)  # recorded before any agent can act on it
+            self.control.publish(topics.allowlist(agent), encode(published), retain=True)
         if self.config.billing.live_cost:
             self._live_costs()
 

@@ -35,6 +35,7 @@ def laser_session(db: Session, pepper: str) -> tuple[AgentSim, int]:
     visit = open_visit(db, pepper=pepper, category="walk-in", actor="t").visit
     db.commit()
     sim = AgentSim("pi-laser", "laser-1")
+    sim.granted(db, visit.id)
     sim.session_started(visit=str(visit.id))
     sim.checkpoint(60, 30)
     sim.session_ended("badge_out", 700, 601)  # 601 s busy → 11 started minutes at 0,50
@@ -141,6 +142,7 @@ def test_a_backlog_of_checkpoints_keeps_the_highest_totals(inbox: Inbox, db: Ses
     visit = open_visit(db, pepper=pepper, category="walk-in", actor="t").visit
     db.commit()
     sim = AgentSim("pi-laser", "laser-1")
+    sim.granted(db, visit.id)
     sim.session_started(visit=str(visit.id))
     for busy in (30, 90, 400, 120):  # the last is lower: an agent must never shrink the totals
         sim.checkpoint(busy + 10, busy)
@@ -188,6 +190,7 @@ def test_two_sessions_of_one_visit_in_one_batch_are_both_priced(inbox: Inbox, db
     sim, visit_id = laser_session(db, pepper)
     for _ in range(2):
         sim.new_session()
+        sim.granted(db, visit_id)
         sim.session_started(visit=str(visit_id))
         sim.session_ended("badge_out", 700, 601)
     inbox.commit(received(sim))
@@ -203,6 +206,7 @@ def test_every_ended_session_is_priced_once_whatever_the_batching(
 ) -> None:
     sim, visit_id = laser_session(db, pepper)
     sim.new_session()
+    sim.granted(db, visit_id)
     sim.session_started(visit=str(visit_id))
     sim.session_ended("badge_out", 700, 601)
     sim.new_session()

@@ -89,6 +89,7 @@ def laser_visit(db: Session) -> tuple[AgentSim, int]:
     visit = open_visit(db, pepper=PEPPER, category="walk-in", actor="t").visit
     db.commit()
     sim = AgentSim("pi-laser", "laser-1")
+    sim.granted(db, visit.id)
     sim.session_started(visit=str(visit.id))
     sim.checkpoint(60, 30)
     sim.session_ended("badge_out", 700, 601)
