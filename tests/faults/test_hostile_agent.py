@@ -12,11 +12,14 @@ import pytest
 import redis
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from sqlalchemy import select
 
 from billing.health import HEALTH
+from billing.models import AuditEntry, ChargeLine, UsageSession
+from billing.visits import close_visit, open_visit, visit_total
 from broker import topics
 from broker.messages import MAX_PAYLOAD_BYTES, SessionStarted, UsageEvent, to_dict
-from tests.faults.site import Site, wait_until
+from tests.faults.site import PEPPER, Site, wait_until
 from tests.faults.test_hostile import Client
 
 pytestmark = pytest.mark.faults
@@ -72,3 +75,66 @@ def test_poison_messages_stop_nothing(site: Site) -> None:
     assert site.billing is not None and site.billing.poll() is None
     health = _health(site)
     assert health["problems"] == [] and all(p["restarts"] == 0 for p in health["parts"].values())  # type: ignore[attr-defined]
+
+
+def _lines(site: Site, session: str) -> list[ChargeLine]:
+    with site.db() as db:
+        return list(db.scalars(select(ChargeLine).where(ChargeLine.session_id == session)))
+
+
+def test_an_agent_cannot_charge_a_visit_billing_did_not_grant(site: Site) -> None:
+    """Finding 2: pi-laser's credentials claim visit 7 online with no credential ever presented, and
+    offline with a digest no allow-list held, then end ten-hour sessions: both stay unclaimed, shown
+    to staff, charged to nobody. Meanwhile the real pi-laser agent badges in (billing's own answer)
+    and is charged, and the printer's jobs are priced."""
+    site.start()
+    site.start_agent("pi-printer")
+    site.start_agent("pi-laser")
+    hostile = Client(site, "pi-laser")
+    assert hostile.connected.wait(5)
+    stream, forged = str(uuid.uuid4()), [str(uuid.uuid4()), str(uuid.uuid4())]
+    claims = [{"auth": "online", "visit": str(site.visit_id)},
+              {"auth": "offline", "visit": str(site.visit_id), "credential": "ab" * 32}]  # fmt: skip
+    seq = 0
+    for session, claim in zip(forged, claims, strict=True):
+        for kind, data in (("session_started", claim),
+                           ("session_ended", {"reason": "badge_out", "session_s": 36_000, "busy_s": 36_000,
+                                              "job_s": 0})):  # fmt: skip
+            seq += 1
+            hostile.publish(topics.agent_events("pi-laser"), _event(stream, seq, kind, session, data))
+    hostile.close()
+    site.laser_session(3)
+    jobs = site.settle()
+    with site.db() as db:
+        mine = {s.id: s for s in db.scalars(select(UsageSession).where(UsageSession.id.in_(forged)))}
+        refused = list(db.scalars(select(AuditEntry.detail).where(AuditEntry.action == "claim_refused")))
+    assert [mine[s].visit_id for s in forged] == [None, None] and [mine[s].state for s in forged] == ["ended"] * 2
+    assert all(_lines(site, s) == [] for s in forged) and len(refused) == 2
+    site.check(jobs=jobs, forged=frozenset(forged))  # the badge session and the prints: charged once
+
+
+def test_usage_that_arrives_after_its_visit_closed_waits_for_a_new_document(site: Site) -> None:
+    """The laser's link is cut; a visitor badges in, accepted offline from the allow-list (an entry
+    billing published to pi-laser), and out; the desk closes the visit meanwhile. When the link
+    comes back the session is kept, never charged to the closed visit, and shown as 'after close';
+    staff attach it to a new visit, which is charged. The printer is priced throughout."""
+    site.start()
+    site.start_agent("pi-printer")
+    site.start_agent("pi-laser")
+    time.sleep(2)  # the retained allow-list reaches the agent
+    site.proxy("pi-laser").mode = "blackhole"
+    site.laser_session(3)
+    with site.db() as db:
+        close_visit(db, site.visit_id, "cash", actor="desk")
+        db.commit()
+    site.proxy("pi-laser").mode = "pass"
+    site.proxy("pi-laser").reset_all()
+    late = wait_until(lambda: [s for s in site.sessions("laser-1") if s.after_close_of], 60, "the late session", site)
+    assert late[0].auth == "offline" and late[0].visit_id is None and _lines(site, late[0].id) == []
+    with site.db() as db:
+        assert visit_total(db, site.visit_id) == 0
+        site.visit_id = open_visit(db, pepper=PEPPER, category="walk-in", actor="desk").visit.id
+        db.commit()
+    site.check(jobs=site.settle())  # staff attach the late session (and the prints) to the new visit
+    with site.db() as db:
+        assert visit_total(db, site.visit_id) > 0
