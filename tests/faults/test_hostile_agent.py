@@ -93,7 +93,7 @@ def test_an_agent_cannot_charge_a_visit_billing_did_not_grant(site: Site) -> Non
     hostile = Client(site, "pi-laser")
     assert hostile.connected.wait(5)
     stream, forged = str(uuid.uuid4()), [str(uuid.uuid4()), str(uuid.uuid4())]
-    claims = [{"auth": "online", "visit": str(site.visit_id)},
+    claims: list[dict[str, object]] = [{"auth": "online", "visit": str(site.visit_id)},
               {"auth": "offline", "visit": str(site.visit_id), "credential": "ab" * 32}]  # fmt: skip
     seq = 0
     for session, claim in zip(forged, claims, strict=True):
