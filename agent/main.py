@@ -41,10 +41,10 @@ from agent.sessions import (
     shutdown,
 )
 from agent.snapshot import MachineSnapshot, Now
-from agent.systemd import notify
 from broker import messages
 from broker.messages import AuthRequest, MachineState, OfflineAuth
 from broker.services import stop_on_signals
+from broker.systemd import notify
 
 log = logging.getLogger(__name__)
 

@@ -3,6 +3,7 @@
     charge_session(db, session)      # an ended session with a visit → lines, state 'priced'
     cost_so_far(db, session)         # Decimal for the live board, from the last checkpoint
     attach_session(db, session_id, visit_id, actor="alice")   # a print nobody badged for
+    price_ended(db)                  # at start: every ended session with a visit and no lines yet
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from billing.audit import audit
 from billing.errors import InvalidOperation, NotFound
-from billing.models import THOUSAND, ChargeLine, Material, TariffVersion, UsageSession
+from billing.models import THOUSAND, ChargeLine, Material, TariffVersion, UsageSession, Visit
 from billing.money import euros, to_cents
 from billing.pricing import Line, MaterialPrice, TimeTariff, Usage, price_session, total
 from billing.tariffs import current_version, unit_name
@@ -67,7 +68,15 @@ def price_lines(db: Session, session: UsageSession) -> tuple[TariffVersion | Non
 
 def charge_session(db: Session, session: UsageSession) -> list[ChargeLine]:
     """Price an ended session onto its visit once; later calls change nothing."""
-    if session.state != "ended" or session.visit is None:
+    if session.state != "ended":
+        return []
+    if session.visit is None and session.visit_id is not None:
+        # set by id on an object not flushed yet: the relationship does not follow on its own
+        session.visit = db.get(Visit, session.visit_id)
+    if session.visit is None:
+        return []
+    if session.visit.state == "closed":
+        _after_close(db, session)
         return []
     version, lines = price_lines(db, session)
     if version is None:
@@ -78,6 +87,16 @@ def charge_session(db: Session, session: UsageSession) -> list[ChargeLine]:
     db.add_all(rows)
     session.state = "priced"
     return rows
+
+
+def _after_close(db: Session, session: UsageSession) -> None:
+    """A closed visit never receives a charge: the usage is kept, unclaimed, for staff to bill anew."""
+    visit = session.visit
+    assert visit is not None
+    session.after_close_of, session.visit, session.visit_id = visit.id, None, None
+    audit(db, "billing", "usage_after_close", f"session {session.id}",
+          f"ended after visit {visit.id} closed: left for staff to attach to a new visit")  # fmt: skip
+    log.warning("session %s ended after visit %s closed; left unclaimed", session.id, visit.id)
 
 
 def _row(session: UsageSession, version: TariffVersion | None, line: Line, material: Material | None) -> ChargeLine:
@@ -135,6 +154,16 @@ def attach_session(db: Session, session_id: str, visit_id: int, *, actor: str) -
     charge_session(db, session)
     db.flush()
     return session
+
+
+def price_ended(db: Session) -> int:
+    """Price every ended session that has a visit and no lines yet (run at start); how many."""
+    ended = db.scalars(select(UsageSession).where(UsageSession.state == "ended", UsageSession.visit_id.is_not(None)))
+    priced = 0
+    for session in ended:
+        charge_session(db, session)
+        priced += session.state == "priced"
+    return priced
 
 
 def unassigned_sessions(db: Session) -> list[UsageSession]:

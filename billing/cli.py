@@ -72,6 +72,6 @@ def billing(config_path: Path, upgrade: bool) -> None:
     stop_on_signals(stop)
     service.start()
     log.info("billing running with %s", config_path)
-    stop.wait()
+    service.run(stop)
     log.info("billing stopping")
     service.stop()

@@ -83,6 +83,7 @@ class BillingConfig:
     allowlist_validity_s: int = 12 * 3600
     offline_credit_cap_cents: int = 2000
     live_cost: bool = True
+    stall_s: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -202,6 +203,7 @@ def _billing(s: Settings) -> BillingConfig:
             "offline_credit_cap_cents", d.offline_credit_cap_cents, minimum=0
         ),
         live_cost=s.boolean("live_cost", d.live_cost),
+        stall_s=s.number("stall_s", d.stall_s, minimum=1.0),
     )
 
 

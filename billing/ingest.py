@@ -23,10 +23,11 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from billing.models import InboxEvent, RejectedMessage, StreamPosition, utcnow
+from billing.models import InboxEvent, StreamPosition, utcnow
+from billing.models import rejected as rejected_row
 from billing.sessions import apply_event
 from broker import topics
 from broker.errors import BadMessage
@@ -86,9 +87,17 @@ def parse(message: Received) -> Parsed | str:
         if where.kind != "events":
             return f"not an events topic ({where.kind})"
         event = decode(UsageEvent, message.payload)
+        return Parsed(where.id, event, message.payload.decode("utf-8"))
     except BadMessage as err:
         return str(err)
-    return Parsed(where.id, event, message.payload.decode("utf-8"))
+    except Exception as err:  # decoding is total: this would be a bug, still not a reason to stop
+        log.exception("message on %s could not be parsed", message.topic)
+        return f"cannot be parsed: {err.__class__.__name__}: {err}"
+
+
+def _unavailable(err: Exception) -> bool:
+    """The database itself is unreachable or busy: retry the batch later, do not reject it."""
+    return isinstance(err, OperationalError | InterfaceError | TimeoutError)
 
 
 def _superseded(event: UsageEvent, after: UsageEvent) -> bool:
@@ -137,9 +146,9 @@ class Inbox:
                 parsed.append(result)
         try:
             return self._commit(parsed, rejected)
-        except SQLAlchemyError:
+        except Exception as err:  # one event that cannot be applied must not hold back the others
             self._forget({(p.agent, p.event.stream) for p in parsed})
-            if len(parsed) <= 1:
+            if not parsed or (len(parsed) == 1 and _unavailable(err)):
                 raise
             log.exception("batch of %s events failed; committing them one by one", len(parsed))
         return self._one_by_one(parsed, rejected)
@@ -152,10 +161,13 @@ class Inbox:
         for item in parsed:
             try:
                 result = self._commit([item], [])
-            except SQLAlchemyError as err:
+            except Exception as err:
                 self._forget({(item.agent, item.event.stream)})
+                if _unavailable(err):
+                    raise
+                log.exception("event %s/%s of %s cannot be applied", item.event.stream, item.event.seq, item.agent)
                 bad += 1
-                result = self._commit_as_rejected(item, f"cannot be applied: {err}")
+                result = self._commit_as_rejected(item, f"cannot be applied: {err.__class__.__name__}: {err}")
             acks.update({(a, ack.stream): ack for a, ack in result.acks})
             sessions |= result.sessions
         return BatchResult([(a, ack) for (a, _s), ack in acks.items()], sessions, bad)
@@ -163,7 +175,7 @@ class Inbox:
     def _commit_as_rejected(self, item: Parsed, reason: str) -> BatchResult:
         """Keep a poisoned event out of the way: stored and rejected, so its stream moves on."""
         with self._factory.begin() as db:
-            db.add(RejectedMessage(topic=topics.agent_events(item.agent), payload=item.text.encode(), reason=reason))
+            db.add(rejected_row(topics.agent_events(item.agent), item.text.encode(), reason))
             state = self._state(db, (item.agent, item.event.stream))
             self._store(db, [item])
             state.above.add(item.event.seq)
@@ -174,7 +186,7 @@ class Inbox:
         now = utcnow()
         with self._factory.begin() as db:
             if rejected:
-                db.add_all(RejectedMessage(topic=m.topic, payload=m.payload, reason=r, at=now) for m, r in rejected)
+                db.add_all(rejected_row(m.topic, m.payload, r, now) for m, r in rejected)
             by_stream: dict[Key, dict[int, Parsed]] = {}
             for item in parsed:
                 by_stream.setdefault((item.agent, item.event.stream), {})[item.event.seq] = item

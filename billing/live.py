@@ -21,6 +21,7 @@ from typing import Any
 
 import redis
 
+from billing.health import HEALTH
 from broker.messages import AgentStatus, MachineState
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,10 @@ class LiveState:
     def __init__(self, client: redis.Redis, clock: Callable[[], float] = time.time) -> None:
         self._redis = client
         self._clock = clock
+
+    def health(self, report: str) -> None:
+        """Billing's own health report (see billing.health), read by the dashboard's /healthz."""
+        self._redis.set(HEALTH, report)
 
     def _now(self) -> str:
         return str(int(self._clock()))

@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     DateTime,
     Dialect,
@@ -276,8 +277,11 @@ class Credential(Base):
 class UsageSession(Base):
     """A machine session, keyed by the agent-made UUID; totals grow with checkpoints.
 
-    ``visit_id`` is None while nobody claimed it (a print started from OctoPrint); staff attach
-    it at the desk. Priced once ended and attached (``state`` becomes priced).
+    ``visit_id`` is set only on billing's own decision (an ``AuthGrant`` for this session, an
+    ``OfflineGrant`` the agent held, or staff attaching it at the desk); until then the session is
+    unclaimed. ``after_close_of`` names a closed visit the usage came too late for: it is never
+    charged there, staff attach it to a new visit. Priced once ended and attached (``state``
+    becomes priced).
     """
 
     __tablename__ = "usage_sessions"
@@ -298,10 +302,12 @@ class UsageSession(Base):
     job: Mapped[str | None] = mapped_column(String(500))
     job_state: Mapped[str | None] = mapped_column(String(20))  # running | JOB_OUTCOMES
     job_progress_milli: Mapped[int | None] = mapped_column(Integer)  # 0..100000
-    job_estimate_mm_milli: Mapped[int | None] = mapped_column(Integer)  # whole-file estimate
-    filament_mm_milli: Mapped[int] = mapped_column(Integer, default=0)
+    # 10 km of filament is 10^10 thousandths of a mm: past PostgreSQL's 32-bit INTEGER
+    job_estimate_mm_milli: Mapped[int | None] = mapped_column(BigInteger)  # whole-file estimate
+    filament_mm_milli: Mapped[int] = mapped_column(BigInteger, default=0)
     material_code: Mapped[str | None] = mapped_column(String(40))
     expected_end_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    after_close_of: Mapped[int | None] = mapped_column(Integer)  # a visit id, kept for staff
 
     machine: Mapped[Machine] = relationship()
     visit: Mapped[Visit | None] = relationship(back_populates="sessions")
@@ -310,6 +316,35 @@ class UsageSession(Base):
     @property
     def filament_mm(self) -> Decimal:
         return Decimal(self.filament_mm_milli) / THOUSAND
+
+
+class AuthGrant(Base):
+    """Billing's own yes to a credential at a machine: the session the agent asked for (its UUID
+    in the auth request) is charged to ``visit_id`` — that agent's session on that machine only."""
+
+    __tablename__ = "auth_grants"
+
+    # keyed by agent too: another agent asking with the same session id cannot take this grant
+    agent: Mapped[str] = mapped_column(String(63), primary_key=True)
+    session_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    machine_id: Mapped[str] = mapped_column(String(63))
+    visit_id: Mapped[int] = mapped_column(ForeignKey("visits.id"), index=True)
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OfflineGrant(Base):
+    """An allow-list entry billing published to ``agent``: an offline acceptance of that digest,
+    for that visit, on one of ``machines`` (space-separated), is billing's decision too."""
+
+    __tablename__ = "offline_grants"
+    __table_args__ = (UniqueConstraint("agent", "credential", "visit_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agent: Mapped[str] = mapped_column(String(63))
+    credential: Mapped[str] = mapped_column(String(128))
+    visit_id: Mapped[int] = mapped_column(ForeignKey("visits.id"), index=True)
+    machines: Mapped[str] = mapped_column(Text)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class ChargeLine(Base):
@@ -393,6 +428,18 @@ class RejectedMessage(Base):
     payload: Mapped[bytes] = mapped_column(LargeBinary)
     reason: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+REJECTED_KEEP_BYTES = 4096  # of a refused payload, enough to see what it was; never the whole 64 kB
+REJECTED_REASON_CHARS = 2000
+
+
+def rejected(topic: str, payload: bytes, reason: str, at: datetime | None = None) -> RejectedMessage:
+    """A rejected message as the ledger keeps it: topic, the first bytes of the payload, why."""
+    return RejectedMessage(
+        topic=topic[:300], payload=bytes(payload[:REJECTED_KEEP_BYTES]),
+        reason=reason[:REJECTED_REASON_CHARS], at=at or utcnow(),
+    )  # fmt: skip
 
 
 class AuditEntry(Base):

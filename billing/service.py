@@ -10,15 +10,21 @@ publishes the retained acks, then PUBACKs (so an event is acknowledged to the br
 once it is in the ledger) and asks for resends. The control thread answers auth requests,
 applies status and machine state to Redis, republishes allow-lists that changed and writes
 the live "cost so far". Each catches, logs and goes on: a bad message or a lost Redis never
-stops billing.
+stops billing. Whatever a message raises while it is handled is recorded among rejected
+messages (and, for events, acked); a loop that dies anyway is restarted and counted. The main
+thread (``run``) writes a health report to Redis and feeds systemd's watchdog only while both
+threads make progress whenever messages wait (``billing.health``).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -32,19 +38,43 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from billing.auth import AllowlistTracker, allowlists, decide
 from billing.bus import Bus
-from billing.charges import cost_so_far
+from billing.charges import cost_so_far, price_ended
 from billing.config import ServerConfig
 from billing.database import make_engine
+from billing.grants import grant_offline, grant_online, visit_number
+from billing.health import Parts
 from billing.ingest import BatchResult, Inbox, Received
 from billing.live import LiveState
-from billing.models import RejectedMessage, UsageSession, utcnow
+from billing.models import UsageSession, rejected, utcnow
 from billing.money import to_cents
 from broker import topics
 from broker.errors import BadMessage
-from broker.messages import AgentStatus, AuthRequest, MachineState, decode, encode
+from broker.messages import (
+    MAX_PAYLOAD_BYTES,
+    AgentStatus,
+    Allowlist,
+    AuthRequest,
+    MachineState,
+    decode,
+    encode,
+)
+from broker.systemd import notify
 
 log = logging.getLogger(__name__)
 RETRY_S = 1.0
+HEARTBEAT_S = 5.0
+
+
+def within_size_limit(allowlist: Allowlist) -> Allowlist:
+    """The list, without its oldest entries if it would pass the broker's size limit (which would
+    drop it and disconnect billing): the newest visits are the ones at the machines now."""
+    entries = allowlist.entries
+    while entries and len(encode(replace(allowlist, entries=entries))) > MAX_PAYLOAD_BYTES:
+        entries = entries[max(1, len(entries) // 50) :]
+    if len(entries) < len(allowlist.entries):
+        log.error("allow-list cut to its %s newest entries of %s to fit %s bytes",
+                  len(entries), len(allowlist.entries), MAX_PAYLOAD_BYTES)  # fmt: skip
+    return replace(allowlist, entries=entries)
 
 
 class BillingService:
@@ -69,21 +99,59 @@ class BillingService:
         self._allowlists = AllowlistTracker()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._pending: list[Received] = []  # a batch that could not be committed yet
+        self.parts = Parts(stall_s=config.billing.stall_s)
+        self.parts.add("ingest", lambda: self._event_queue.qsize() + len(self._pending))
+        self.parts.add("control", self._control_queue.qsize)
         self.committed = 0
 
     # -- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._threads = [
-            threading.Thread(target=self._ingest_loop, name="billing-ingest", daemon=True),
-            threading.Thread(target=self._control_loop, name="billing-control", daemon=True),
-        ]
+        self._threads = [self._thread("ingest", self._ingest_loop), self._thread("control", self._control_loop)]
         for thread in self._threads:
             thread.start()
         self.events.start(self._on_event, [(topics.pattern("events"), 1)])
         self.control.start(self._control_queue.put, [
             (topics.pattern("status"), 1), (topics.pattern("state"), 1), (topics.pattern("auth_req"), 1),
         ])  # fmt: skip
+
+    def _thread(self, part: str, loop: Callable[[], None]) -> threading.Thread:
+        return threading.Thread(target=self._supervise, args=(part, loop), name=f"billing-{part}", daemon=True)
+
+    def _supervise(self, part: str, loop: Callable[[], None]) -> None:
+        """Run ``loop`` until stopped; whatever it raises is logged and counted, and it runs again."""
+        while not self._stop.is_set():
+            try:
+                loop()
+            except Exception:
+                self.parts.restarted(part)
+                log.exception("billing %s stopped on an error (restart %s)", part, self.parts.restarts(part))
+                self._stop.wait(RETRY_S)
+
+    def run(self, stop: threading.Event) -> None:
+        """The main thread: tell systemd it is ready, then report health every few seconds."""
+        notify("READY=1")
+        self.beat()
+        while not stop.wait(HEARTBEAT_S):
+            self.beat()
+        notify("STOPPING=1")
+
+    def beat(self) -> bool:
+        """Publish the health report; feed systemd's watchdog only while every part moves."""
+        report = self.parts.report(time.time())
+        dead = [t.name for t in self._threads if not t.is_alive()]
+        report["problems"] += [f"{name}: thread not running" for name in dead]
+        try:
+            self.live.health(json.dumps(report))
+        except redis.RedisError as err:
+            log.warning("cannot write the health report to Redis: %s", err)
+        healthy = not report["problems"]
+        if healthy:
+            notify("WATCHDOG=1")
+        else:
+            log.error("unhealthy: %s", "; ".join(report["problems"]))
+        return healthy
 
     def stop(self) -> None:
         self._stop.set()
@@ -114,15 +182,27 @@ class BillingService:
         return batch
 
     def _ingest_loop(self) -> None:
+        self._price_ended()
         self._republish_positions()
-        pending: list[Received] = []
         while not self._stop.is_set():
-            pending = pending or self._take_batch()
-            if pending and self._commit(pending):
-                pending = []
+            self._pending = self._pending or self._take_batch()
+            if not self._pending or self._commit(self._pending):
+                self._pending = []
+                self.parts.moved("ingest")
             for agent, command in self.inbox.resends():
                 log.info("asking %s to resend %s..%s of %s", agent, command.first, command.last, command.stream)
                 self.events.publish(topics.cmd(agent), encode(command))
+
+    def _price_ended(self) -> None:
+        """Sessions left ended and unpriced (an earlier crash, an earlier version): priced now."""
+        try:
+            with self.factory.begin() as db:
+                priced = price_ended(db)
+        except SQLAlchemyError:
+            log.exception("cannot price the ended sessions left over; they wait for the next start")
+            return
+        if priced:
+            log.warning("priced %s ended sessions found unpriced at start", priced)
 
     def _republish_positions(self) -> None:
         try:
@@ -170,6 +250,7 @@ class BillingService:
                     self._housekeeping()
             except (SQLAlchemyError, redis.RedisError):
                 log.exception("control work failed; going on")
+            self.parts.moved("control")
 
     def _handle_control(self, message: mqtt.MQTTMessage) -> None:
         payload = bytes(message.payload)
@@ -183,15 +264,24 @@ class BillingService:
                 self._state(decode(MachineState, payload))
         except BadMessage as err:
             self._reject(message.topic, payload, str(err))
+        except Exception as err:  # one message must never stop the control thread
+            log.exception("message on %s could not be handled", message.topic)
+            self._reject(message.topic, payload, f"cannot be handled: {err.__class__.__name__}: {err}")
 
     def _reject(self, topic: str, payload: bytes, reason: str) -> None:
-        log.warning("rejected message on %s: %s", topic, reason)
-        with self.factory.begin() as db:
-            db.add(RejectedMessage(topic=topic, payload=payload, reason=reason))
+        log.warning("rejected message on %s: %s", topic, reason[:300])
+        try:
+            with self.factory.begin() as db:
+                db.add(rejected(topic, payload, reason))
+        except SQLAlchemyError:
+            log.exception("cannot record the rejected message on %s", topic)
 
     def _answer(self, agent: str, request: AuthRequest, properties: Any) -> None:
         with self.factory.begin() as db:
             response = decide(db, request, pepper=self.config.pepper, rules=self.config.billing)
+            visit_id = visit_number(response.visit) if response.allow else None
+            if visit_id is not None:
+                grant_online(db, agent, request, visit_id)  # what a session_started may claim
         reply = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
         correlation = getattr(properties, "CorrelationData", None)
         if correlation is not None:
@@ -237,7 +327,10 @@ class BillingService:
         with self.factory() as db:
             lists = allowlists(db, pepper=self.config.pepper, rules=self.config.billing)
         for agent, allowlist in self._allowlists.changed(lists).items():
-            self.control.publish(topics.allowlist(agent), encode(allowlist), retain=True)
+            published = within_size_limit(allowlist)
+            with self.factory.begin() as db:
+                grant_offline(db, agent, published)  # recorded before any agent can act on it
+            self.control.publish(topics.allowlist(agent), encode(published), retain=True)
         if self.config.billing.live_cost:
             self._live_costs()
 

@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 
 from billing.audit import audit
 from billing.charges import charge_session
-from billing.models import THOUSAND, Machine, RejectedMessage, UsageSession, Visit
+from billing.grants import claimed_visit
+from billing.models import THOUSAND, Machine, UsageSession, rejected
 from billing.pricing import filament_used_mm
 from broker import topics
 from broker.messages import (
@@ -84,24 +85,24 @@ def session_for(db: Session, agent: str, event: UsageEvent, now: datetime) -> Us
     return session
 
 
-def _visit_id(db: Session, text: str | None) -> int | None:
-    if text is None or not text.isdigit():
-        return None
-    return int(text) if db.get(Visit, int(text)) is not None else None
-
-
 def _grow(session: UsageSession, session_s: int, busy_s: int, job_s: int) -> None:
     session.session_s = max(session.session_s, session_s)
     session.busy_s = max(session.busy_s, busy_s)
     session.job_s = max(session.job_s, job_s)
 
 
-def _started(db: Session, session: UsageSession, data: SessionStarted, event: UsageEvent, now: datetime) -> None:
+def _started(db: Session, agent: str, session: UsageSession, data: SessionStarted, event: UsageEvent,
+             now: datetime) -> None:  # fmt: skip
     session.auth = data.auth
     session.credential = data.credential
     session.started_at = event_time(event, now)
-    if session.visit_id is None:
-        session.visit_id = _visit_id(db, data.visit)
+    if session.visit_id is not None or session.after_close_of is not None:
+        return  # attached by staff before the start arrived, or already found too late
+    visit, why = claimed_visit(db, agent, event.machine, session.id, data)
+    if visit is None and data.auth != "none":
+        audit(db, f"agent:{agent}", "claim_refused", f"session {session.id}",
+              f"{data.auth} session for visit {data.visit} left unclaimed: {why}")  # fmt: skip
+    session.visit = visit
 
 
 def _job_started(session: UsageSession, data: JobStarted) -> None:
@@ -151,7 +152,7 @@ def apply_event(db: Session, agent: str, event: UsageEvent, now: datetime) -> Us
         # the broker's ACL keeps agents on their own topics; this keeps them on their own machines
         reason = f"machine {event.machine} belongs to agent {machine.agent}, not {agent}"
         log.warning("event %s of %s refused: %s", event.seq, agent, reason)
-        db.add(RejectedMessage(topic=topics.agent_events(agent), payload=encode(event), reason=reason))
+        db.add(rejected(topics.agent_events(agent), encode(event), reason))
         return None
     data = event.data
     if isinstance(data, OfflineAuth):
@@ -161,7 +162,7 @@ def apply_event(db: Session, agent: str, event: UsageEvent, now: datetime) -> Us
         return None
     session = session_for(db, agent, event, now)
     if isinstance(data, SessionStarted):
-        _started(db, session, data, event, now)
+        _started(db, agent, session, data, event, now)
     elif isinstance(data, SessionTotals):
         _grow(session, data.session_s, data.busy_s, data.job_s)
     elif isinstance(data, JobStarted):

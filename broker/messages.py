@@ -3,9 +3,13 @@
     raw = encode(Ack(stream="6f0c…", upto=41))
     decode(Ack, raw)            # Ack(stream='6f0c…', upto=41), or BadMessage saying what is wrong
 
-Decoding is strict and total: any bytes give either the message or ``BadMessage``. Unknown
-fields, a missing or mistyped field, a bad id, UUID or enum value are all refused with the
-name of the field. Field checks live in each field's metadata (``check=``).
+Decoding is strict, total and bounded: any bytes give either the message or ``BadMessage``.
+Unknown fields, a missing or mistyped field, a bad id, UUID or enum value are all refused with
+the name of the field. So is a payload over ``MAX_PAYLOAD_BYTES``, a string with a lone
+surrogate or a control character or longer than its field allows, a list or object with too many
+items, and a number outside its field's range: every range fits the ledger column it ends up in
+(PostgreSQL's 32-bit ``INTEGER`` where it lands in one) and makes sense (durations up to a year,
+filament up to 10 km). Field checks live in each field's metadata (``check=``).
 """
 
 from __future__ import annotations
@@ -27,6 +31,14 @@ from broker.topics import is_id
 VERSION = 1
 M = TypeVar("M")
 
+MAX_PAYLOAD_BYTES = 64 * 1024  # also the broker's message_size_limit (broker.registry)
+MAX_STRING = 4096  # no string field is longer, whatever its own check says
+MAX_ITEMS = 1000  # no list or object holds more items
+YEAR_S = 366 * 24 * 3600  # the longest duration a message may carry
+MAX_FILAMENT_MM = 10_000_000.0  # 10 km of filament
+INT32 = 2**31 - 1  # PostgreSQL INTEGER: seqs, cents and durations are stored in one
+UNIX_S_MAX = 253_402_300_799  # 9999-12-31T23:59:59Z, the last second a datetime can hold
+
 # -- field checks ---------------------------------------------------------------------------
 
 
@@ -46,12 +58,26 @@ def _non_negative(value: Any) -> str | None:
     return None if value >= 0 else "must not be negative"
 
 
-def _positive(value: Any) -> str | None:
-    return None if value >= 1 else "must be 1 or more"
+def _between(low: float, high: float, unit: str = "") -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        if value < 0 <= low:
+            return "must not be negative"
+        return None if low <= value <= high else f"must be between {_number(low)} and {_number(high)}{unit}"
+
+    return check
 
 
-def _percent(value: Any) -> str | None:
-    return None if 0 <= value <= 100 else "must be between 0 and 100"
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+_positive = _between(1, INT32)  # seqs: INTEGER columns
+_count = _between(0, INT32)
+_percent = _between(0, 100)
+_duration = _between(0, YEAR_S, " s (a year)")
+_filament = _between(0, MAX_FILAMENT_MM, " mm (10 km)")
+_unix_s = _between(0, UNIX_S_MAX)
+_temperature = _between(-300, 3000, " °C")
 
 
 def _one_of(*allowed: str) -> Callable[[Any], str | None]:
@@ -61,19 +87,35 @@ def _one_of(*allowed: str) -> Callable[[Any], str | None]:
     return check
 
 
-def _text(value: Any) -> str | None:
-    return None if 0 < len(value) <= 500 else "must be 1 to 500 characters"
+def _text_of(most: int, least: int = 1) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        return None if least <= len(value) <= most else f"must be {least} to {most} characters"
+
+    return check
 
 
-def _each(check: Callable[[Any], str | None]) -> Callable[[Any], str | None]:
+_text = _text_of(500)
+_label = _text_of(200, 0)  # a name shown on the board or a receipt
+_digest = _text_of(128)  # an allow-list digest: the ledger's credential columns are String(128)
+
+
+def _each(check: Callable[[Any], str | None], most: int = MAX_ITEMS) -> Callable[[Any], str | None]:
     def each(values: Any) -> str | None:
-        for value in values:
+        if len(values) > most:
+            return f"has {len(values)} items, more than {most}"
+        for value in values.values() if isinstance(values, dict) else values:
             problem = check(value)
             if problem:
-                return f"has an item {value!r} that {problem}"
+                return f"has an item {_show(value)} that {problem}"
         return None
 
     return each
+
+
+def _show(value: Any, most: int = 60) -> str:
+    """``value`` as an error message shows it: repr, cut (a refused string may be a megabyte)."""
+    text = repr(value)
+    return text if len(text) <= most else text[: most - 3] + "..."
 
 
 def _c(check: Callable[[Any], str | None]) -> dict[str, Any]:
@@ -103,8 +145,8 @@ class AgentStatus:
 
     online: bool
     bdseq: int = field(metadata=_c(_non_negative))
-    version: str = field(metadata=_c(_text))
-    machines: tuple[str, ...] = field(metadata=_c(_each(_ident)))
+    version: str = field(metadata=_c(_text_of(40)))
+    machines: tuple[str, ...] = field(metadata=_c(_each(_ident, 64)))
 
 
 @dataclass(frozen=True)
@@ -114,14 +156,14 @@ class MachineState:
     machine: str = field(metadata=_c(_ident))
     state: str = field(metadata=_c(_one_of(*MACHINE_STATES)))
     wall_ns: int = field(metadata=_c(_non_negative))
-    job: str | None = None
+    job: str | None = field(default=None, metadata=_c(_text_of(500, 0)))
     progress: float | None = field(default=None, metadata=_c(_percent))
-    elapsed_s: int | None = field(default=None, metadata=_c(_non_negative))
-    remaining_s: int | None = field(default=None, metadata=_c(_non_negative))
-    temperatures: dict[str, float] = field(default_factory=dict)
+    elapsed_s: int | None = field(default=None, metadata=_c(_duration))
+    remaining_s: int | None = field(default=None, metadata=_c(_duration))
+    temperatures: dict[str, float] = field(default_factory=dict, metadata=_c(_each(_temperature, 16)))
     session: str | None = field(default=None, metadata=_c(_uuid))
-    user: str | None = None
-    detail: str | None = None
+    user: str | None = field(default=None, metadata=_c(_label))
+    detail: str | None = field(default=None, metadata=_c(_text_of(500, 0)))
 
 
 @dataclass(frozen=True)
@@ -129,23 +171,23 @@ class SessionStarted:
     """A machine was unlocked (``auth``: online, offline or none — a job started without a badge)."""
 
     auth: str = field(metadata=_c(_one_of("online", "offline", "none")))
-    visit: str | None = None
-    credential: str | None = None  # allow-list digest of the credential, never the PIN
+    visit: str | None = field(default=None, metadata=_c(_text_of(20)))
+    credential: str | None = field(default=None, metadata=_c(_digest))  # allow-list digest, never the PIN
 
 
 @dataclass(frozen=True)
 class SessionTotals:
     """Cumulative seconds of an open session, from the monotonic clock of one boot."""
 
-    session_s: int = field(metadata=_c(_non_negative))
-    busy_s: int = field(metadata=_c(_non_negative))
-    job_s: int = field(metadata=_c(_non_negative))
+    session_s: int = field(metadata=_c(_duration))
+    busy_s: int = field(metadata=_c(_duration))
+    job_s: int = field(metadata=_c(_duration))
 
 
 @dataclass(frozen=True)
 class JobStarted:
     job: str = field(metadata=_c(_text))
-    estimate_mm: float | None = field(default=None, metadata=_c(_non_negative))
+    estimate_mm: float | None = field(default=None, metadata=_c(_filament))
 
 
 @dataclass(frozen=True)
@@ -154,19 +196,19 @@ class JobEnded:
 
     job: str = field(metadata=_c(_text))
     outcome: str = field(metadata=_c(_one_of(*JOB_OUTCOMES)))
-    job_s: int = field(metadata=_c(_non_negative))
+    job_s: int = field(metadata=_c(_duration))
     progress: float | None = field(default=None, metadata=_c(_percent))
-    filament_mm: float | None = field(default=None, metadata=_c(_non_negative))
+    filament_mm: float | None = field(default=None, metadata=_c(_filament))
     filament_source: str | None = field(default=None, metadata=_c(_one_of(*MATERIAL_SOURCES)))
-    material: str | None = None
+    material: str | None = field(default=None, metadata=_c(_text_of(40)))
 
 
 @dataclass(frozen=True)
 class SessionEnded:
     reason: str = field(metadata=_c(_one_of(*END_REASONS)))
-    session_s: int = field(metadata=_c(_non_negative))
-    busy_s: int = field(metadata=_c(_non_negative))
-    job_s: int = field(metadata=_c(_non_negative))
+    session_s: int = field(metadata=_c(_duration))
+    busy_s: int = field(metadata=_c(_duration))
+    job_s: int = field(metadata=_c(_duration))
 
 
 @dataclass(frozen=True)
@@ -174,10 +216,10 @@ class OfflineAuth:
     """The agent decided alone from its allow-list, while billing did not answer."""
 
     kind: str = field(metadata=_c(_one_of(*CREDENTIAL_KINDS)))
-    credential: str = field(metadata=_c(_text))  # the allow-list digest
+    credential: str = field(metadata=_c(_digest))  # the allow-list digest
     accepted: bool
     reason: str = field(metadata=_c(_text))
-    visit: str | None = None
+    visit: str | None = field(default=None, metadata=_c(_text_of(20)))
 
 
 EventData = SessionStarted | SessionTotals | JobStarted | JobEnded | SessionEnded | OfflineAuth
@@ -200,7 +242,7 @@ class UsageEvent:
     machine: str = field(metadata=_c(_ident))
     type: str = field(metadata=_c(_one_of(*EVENT_TYPES)))
     session: str = field(metadata=_c(_uuid))
-    boot: str = field(metadata=_c(_text))
+    boot: str = field(metadata=_c(_text_of(64)))
     mono_ns: int = field(metadata=_c(_non_negative))
     wall_ns: int = field(metadata=_c(_non_negative))
     wall_synced: bool
@@ -212,7 +254,7 @@ class Ack:
     """Retained: every event of ``stream`` up to seq ``upto`` is committed in billing."""
 
     stream: str = field(metadata=_c(_uuid))
-    upto: int = field(metadata=_c(_non_negative))
+    upto: int = field(metadata=_c(_count))
 
 
 @dataclass(frozen=True)
@@ -220,7 +262,7 @@ class AuthRequest:
     """A badge UID or a PIN presented at ``machine``; ``session`` is the UUID the agent will use."""
 
     kind: str = field(metadata=_c(_one_of(*CREDENTIAL_KINDS)))
-    credential: str = field(metadata=_c(_text))
+    credential: str = field(metadata=_c(_text_of(64)))  # a badge UID or a PIN
     machine: str = field(metadata=_c(_ident))
     session: str = field(metadata=_c(_uuid))
 
@@ -230,33 +272,33 @@ class AuthResponse:
     allow: bool
     reason: str = field(metadata=_c(_text))
     session: str = field(metadata=_c(_uuid))
-    visit: str | None = None
-    display_name: str | None = None
-    price_summary: str | None = None
+    visit: str | None = field(default=None, metadata=_c(_text_of(20)))
+    display_name: str | None = field(default=None, metadata=_c(_label))
+    price_summary: str | None = field(default=None, metadata=_c(_label))
 
 
 @dataclass(frozen=True)
 class AllowEntry:
     """A credential the agent may accept offline: its digest (see ``credential_digest``)."""
 
-    credential: str = field(metadata=_c(_text))
+    credential: str = field(metadata=_c(_digest))
     kind: str = field(metadata=_c(_one_of(*CREDENTIAL_KINDS)))
-    visit: str = field(metadata=_c(_text))
-    expires: int = field(metadata=_c(_non_negative))  # unix seconds
-    display_name: str | None = None
-    machines: tuple[str, ...] = field(default=(), metadata=_c(_each(_ident)))
+    visit: str = field(metadata=_c(_text_of(20)))
+    expires: int = field(metadata=_c(_unix_s))  # unix seconds
+    display_name: str | None = field(default=None, metadata=_c(_label))
+    machines: tuple[str, ...] = field(default=(), metadata=_c(_each(_ident, 64)))
 
 
 @dataclass(frozen=True)
 class Allowlist:
     """Retained per agent: what it may accept while billing is unreachable."""
 
-    issued: int = field(metadata=_c(_non_negative))  # unix seconds
-    salt: str = field(metadata=_c(_text))
-    credit_cap_cents: int = field(metadata=_c(_non_negative))
+    issued: int = field(metadata=_c(_unix_s))  # unix seconds
+    salt: str = field(metadata=_c(_text_of(128)))
+    credit_cap_cents: int = field(metadata=_c(_count))
     entries: tuple[AllowEntry, ...] = ()
     # highest hourly price per machine, so the agent can tell when offline use reaches the cap
-    rates_cents_per_hour: dict[str, int] = field(default_factory=dict)
+    rates_cents_per_hour: dict[str, int] = field(default_factory=dict, metadata=_c(_each(_count, 64)))
 
 
 @dataclass(frozen=True)
@@ -306,6 +348,8 @@ def encode(message: Any) -> bytes:
 
 def decode(cls: type[M], payload: bytes | bytearray | str) -> M:
     """Parse ``payload`` as a ``cls`` message, or raise BadMessage naming what is wrong."""
+    if len(payload) > MAX_PAYLOAD_BYTES:  # a str's length counts characters: at most 4 bytes each
+        raise BadMessage(f"{cls.__name__}: payload of {len(payload)} bytes, more than {MAX_PAYLOAD_BYTES}")
     try:
         text = payload.decode("utf-8") if isinstance(payload, bytes | bytearray) else payload
         body = _JSON.decode(text)
@@ -378,7 +422,7 @@ def _build(cls: type[M], body: Mapping[str, Any], where: str) -> M:
         value = values[name] = spec.convert(body[name], where, name)
         problem = spec.check(value) if spec.check is not None and value is not None else None
         if problem:
-            raise BadMessage(f"{where}.{name}: {value!r} {problem}")
+            raise BadMessage(f"{where}.{name}: {_show(value)} {problem}")
     return cls(**values)
 
 
@@ -414,6 +458,8 @@ def _sequence(item: Converter) -> Converter:
     def convert(value: Any, where: str, name: str) -> Any:
         if not isinstance(value, list):
             raise BadMessage(f"{where}.{name}: must be a list")
+        if len(value) > MAX_ITEMS:
+            raise BadMessage(f"{where}.{name}: {len(value)} items, more than {MAX_ITEMS}")
         return tuple(item(v, where, f"{name}[{i}]") for i, v in enumerate(value))
 
     return convert
@@ -423,7 +469,13 @@ def _mapping(item: Converter) -> Converter:
     def convert(value: Any, where: str, name: str) -> Any:
         if not isinstance(value, dict):
             raise BadMessage(f"{where}.{name}: must be an object")
-        return {k: item(v, where, f"{name}.{k}") for k, v in value.items()}
+        if len(value) > MAX_ITEMS:
+            raise BadMessage(f"{where}.{name}: {len(value)} items, more than {MAX_ITEMS}")
+        out = {}
+        for key, inner in value.items():
+            key = _key(key, where, name)
+            out[key] = item(inner, where, f"{name}.{key}")
+        return out
 
     return convert
 
@@ -437,29 +489,51 @@ def _nested(cls: type[Any]) -> Converter:
     return convert
 
 
+def _key(key: str, where: str, name: str) -> str:
+    """An object's key is a short id (a machine, a heater): checked like a string field."""
+    text = _str(key, where, f"{name} key")
+    if not 0 < len(text) <= 63:
+        raise BadMessage(f"{where}.{name}: key {_show(text)} must be 1 to 63 characters")
+    return text
+
+
 def _float(value: Any, where: str, name: str) -> float:
+    # an int too large for a float would raise OverflowError in isfinite: refuse it first
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**63:
+        raise BadMessage(f"{where}.{name}: {_show(value)} is out of range")
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise BadMessage(f"{where}.{name}: must be a finite number, got {value!r}")
+        raise BadMessage(f"{where}.{name}: must be a finite number, got {_show(value)}")
     return float(value)
+
+
+# C0 and C1 controls, DEL, lone surrogates (JSON's "\ud800" decodes to one) and the bidirectional
+# overrides that make a shown name read backwards
+_UNSHOWABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\u202a-\u202e\u2066-\u2069]")
 
 
 def _str(value: Any, where: str, name: str) -> str:
     if type(value) is not str:
-        raise BadMessage(f"{where}.{name}: must be a string, got {value!r}")
+        raise BadMessage(f"{where}.{name}: must be a string, got {_show(value)}")
+    if len(value) > MAX_STRING:
+        raise BadMessage(f"{where}.{name}: {len(value)} characters, more than {MAX_STRING}")
+    bad = _UNSHOWABLE.search(value)
+    if bad:
+        raise BadMessage(f"{where}.{name}: control character or lone surrogate "
+                         f"{bad.group()!r} at {bad.start()}")  # fmt: skip
     return value
 
 
 def _bool(value: Any, where: str, name: str) -> bool:
     if type(value) is not bool:
-        raise BadMessage(f"{where}.{name}: must be true or false, got {value!r}")
+        raise BadMessage(f"{where}.{name}: must be true or false, got {_show(value)}")
     return value
 
 
 def _int(value: Any, where: str, name: str) -> int:
     if type(value) is not int:
-        raise BadMessage(f"{where}.{name}: must be an integer, got {value!r}")
+        raise BadMessage(f"{where}.{name}: must be an integer, got {_show(value)}")
     if not -(2**63) <= value < 2**63:
-        raise BadMessage(f"{where}.{name}: {value} does not fit in 64 bits")
+        raise BadMessage(f"{where}.{name}: {_show(value)} does not fit in 64 bits")
     return value
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from broker import topics
 from broker.errors import RegistryError
+from broker.messages import MAX_PAYLOAD_BYTES
 
 BILLING_USER = "billing"
 PASSWD_ITERATIONS = 101  # what mosquitto_passwd 2.0 writes for "$7$"
@@ -169,6 +170,9 @@ def conf_text(
         "max_queued_messages 1000000",
         "max_queued_bytes 0",
         "max_inflight_messages 1000",
+        "# no payload larger than billing accepts (broker.messages.MAX_PAYLOAD_BYTES): a bigger one is",
+        "# acknowledged to its publisher and dropped, never stored or forwarded",
+        f"message_size_limit {MAX_PAYLOAD_BYTES}",
         "persistent_client_expiration 14d",
         "log_dest stderr",
     ]

@@ -20,6 +20,7 @@ from pathlib import Path
 from types import TracebackType
 
 from broker.errors import BrokerError
+from broker.messages import MAX_PAYLOAD_BYTES
 
 
 class ServiceError(BrokerError, RuntimeError):
@@ -142,6 +143,7 @@ class PrivateMosquitto(_Process):
                     "autosave_interval 1",
                     "max_queued_messages 1000000",
                     "max_inflight_messages 1000",
+                    f"message_size_limit {MAX_PAYLOAD_BYTES}",
                     "log_dest stdout",
                     "log_type error",
                     "log_type warning",

@@ -10,6 +10,7 @@ when the request ends.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from billing.database import make_engine
+from billing.health import HEALTH, read_problems
 from billing.seals import LEDGER_KEY
 
 
@@ -49,7 +51,7 @@ class Store:
         return self.sessions()
 
     def problems(self) -> list[str]:
-        """What does not answer right now: 'database: …', 'redis: …' (empty when healthy)."""
+        """What does not answer or move right now: 'database: …', 'redis: …', 'billing ingest: …'."""
         found = []
         try:
             with self.engine.connect() as conn:
@@ -58,6 +60,7 @@ class Store:
             found.append(f"database: {err.__class__.__name__}")
         try:
             self.redis.ping()
+            found += read_problems(self.redis.get(HEALTH), time.time())
         except redis.RedisError as err:
             found.append(f"redis: {err.__class__.__name__}")
         return found

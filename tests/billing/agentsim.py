@@ -12,8 +12,12 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.orm import Session
+
+from billing.grants import grant_online
 from broker import topics
 from broker.messages import (
+    AuthRequest,
     JobEnded,
     JobStarted,
     SessionEnded,
@@ -50,6 +54,11 @@ class AgentSim:
         ))  # fmt: skip
         self.payloads.append((self.seq, payload))
         return payload
+
+    def granted(self, db: Session, visit_id: int) -> None:
+        """What billing records when it answers yes to this session's auth request."""
+        grant_online(db, self.agent, AuthRequest("badge", "0A1B2C3D4E", self.machine, self.session), visit_id)
+        db.commit()
 
     def session_started(self, visit: str | None, auth: str = "online") -> bytes:
         return self.event("session_started", SessionStarted(auth=auth, visit=visit))

@@ -35,6 +35,7 @@ def laser_session(db: Session, pepper: str) -> tuple[AgentSim, int]:
     visit = open_visit(db, pepper=pepper, category="walk-in", actor="t").visit
     db.commit()
     sim = AgentSim("pi-laser", "laser-1")
+    sim.granted(db, visit.id)
     sim.session_started(visit=str(visit.id))
     sim.checkpoint(60, 30)
     sim.session_ended("badge_out", 700, 601)  # 601 s busy → 11 started minutes at 0,50
@@ -141,6 +142,7 @@ def test_a_backlog_of_checkpoints_keeps_the_highest_totals(inbox: Inbox, db: Ses
     visit = open_visit(db, pepper=pepper, category="walk-in", actor="t").visit
     db.commit()
     sim = AgentSim("pi-laser", "laser-1")
+    sim.granted(db, visit.id)
     sim.session_started(visit=str(visit.id))
     for busy in (30, 90, 400, 120):  # the last is lower: an agent must never shrink the totals
         sim.checkpoint(busy + 10, busy)
@@ -148,3 +150,87 @@ def test_a_backlog_of_checkpoints_keeps_the_highest_totals(inbox: Inbox, db: Ses
     db.expire_all()
     session = db.get(UsageSession, sim.session)
     assert session is not None and session.busy_s == 400 and session.session_s == 410
+
+
+def test_an_event_that_raises_is_rejected_and_acked_and_the_others_are_priced(
+    inbox: Inbox, db: Session, pepper: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever one event raises while it is applied (here a fault planted in apply_event), it is
+    recorded with its topic, bytes and reason, its stream moves past it, the rest is priced."""
+    import billing.ingest
+
+    sim, visit_id = laser_session(db, pepper)
+    poison = AgentSim("pi-printer", "printer-1")
+    poison.session_started(visit=None, auth="none")
+    real = billing.ingest.apply_event
+
+    def planted(db: Session, agent: str, event: object, now: object) -> object:
+        if agent == "pi-printer":
+            raise OverflowError("Python int too large to convert to SQLite INTEGER")
+        return real(db, agent, event, now)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(billing.ingest, "apply_event", planted)
+    result = inbox.commit(received(poison) + received(sim))
+    assert sorted(result.acks) == [("pi-laser", Ack(sim.stream, 3)), ("pi-printer", Ack(poison.stream, 1))]
+    db.expire_all()
+    assert visit_total(db, visit_id) == Decimal("5.50")
+    [bad] = db.scalars(select(RejectedMessage)).all()
+    assert bad.topic == poison.topic and bad.payload == poison.payloads[0][1]
+    assert "OverflowError" in bad.reason and db.get(UsageSession, poison.session) is None
+
+
+def test_a_rejected_payload_is_kept_cut(inbox: Inbox, db: Session) -> None:
+    inbox.commit([Received("fabmeter/v1/agent/pi-x/events", b"{" + b"x" * 100_000, 1)])
+    [bad] = db.scalars(select(RejectedMessage)).all()
+    assert len(bad.payload) == 4096 and "more than 65536" in bad.reason
+
+
+def test_two_sessions_of_one_visit_in_one_batch_are_both_priced(inbox: Inbox, db: Session, pepper: str) -> None:
+    """A van back from a village brings several sessions of one visit at once: each is priced."""
+    sim, visit_id = laser_session(db, pepper)
+    for _ in range(2):
+        sim.new_session()
+        sim.granted(db, visit_id)
+        sim.session_started(visit=str(visit_id))
+        sim.session_ended("badge_out", 700, 601)
+    inbox.commit(received(sim))
+    db.expire_all()
+    sessions = db.scalars(select(UsageSession)).all()
+    assert [s.state for s in sessions] == ["priced"] * 3
+    assert visit_total(db, visit_id) == Decimal("16.50")
+
+
+@pytest.mark.parametrize("split", [[1, 2, 3, 4, 5, 6, 7], [1, 2], [3, 4, 5, 6, 7]])
+def test_every_ended_session_is_priced_once_whatever_the_batching(
+    engine: Engine, db: Session, pepper: str, split: list[int]
+) -> None:
+    sim, visit_id = laser_session(db, pepper)
+    sim.new_session()
+    sim.granted(db, visit_id)
+    sim.session_started(visit=str(visit_id))
+    sim.session_ended("badge_out", 700, 601)
+    sim.new_session()
+    sim.session_ended("badge_out", 61, 61)  # no start seen: a session nobody claimed
+    inbox = Inbox(sessionmaker(engine, expire_on_commit=False))
+    rest = [s for s in range(1, 8) if s not in split]
+    for seqs in (split, rest, list(range(1, 8))):  # then everything again, as a redelivery
+        if seqs:
+            inbox.commit(received(sim, seqs))
+    db.expire_all()
+    assert visit_total(db, visit_id) == Decimal("11.00")
+    assert db.scalar(select(func.count()).select_from(ChargeLine)) == 2
+
+
+def test_ended_sessions_left_unpriced_are_priced_at_start(inbox: Inbox, db: Session, pepper: str) -> None:
+    from billing.charges import price_ended
+
+    sim, visit_id = laser_session(db, pepper)
+    inbox.commit(received(sim))
+    session = db.get(UsageSession, sim.session)
+    assert session is not None
+    db.query(ChargeLine).delete()
+    session.state = "ended"  # as an earlier version left a second session of a batch
+    db.commit()
+    assert price_ended(db) == 1 and price_ended(db) == 0
+    db.commit()
+    assert visit_total(db, visit_id) == Decimal("5.50")

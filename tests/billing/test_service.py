@@ -21,10 +21,20 @@ from sqlalchemy.orm import Session
 
 from billing.config import ServerConfig
 from billing.models import ChargeLine, InboxEvent, RejectedMessage
-from billing.service import BillingService
+from billing.service import BillingService, within_size_limit
 from billing.visits import open_visit, visit_total
 from broker import topics
-from broker.messages import Ack, Allowlist, AuthRequest, AuthResponse, Command, decode, encode
+from broker.messages import (
+    MAX_PAYLOAD_BYTES,
+    Ack,
+    AllowEntry,
+    Allowlist,
+    AuthRequest,
+    AuthResponse,
+    Command,
+    decode,
+    encode,
+)
 from broker.services import PrivateMosquitto, PrivateRedis
 from tests.billing.agentsim import AgentSim
 from tests.billing.conftest import PEPPER
@@ -79,6 +89,7 @@ def laser_visit(db: Session) -> tuple[AgentSim, int]:
     visit = open_visit(db, pepper=PEPPER, category="walk-in", actor="t").visit
     db.commit()
     sim = AgentSim("pi-laser", "laser-1")
+    sim.granted(db, visit.id)
     sim.session_started(visit=str(visit.id))
     sim.checkpoint(60, 30)
     sim.session_ended("badge_out", 700, 601)
@@ -203,7 +214,7 @@ def test_live_state_in_redis_and_a_late_will_is_ignored(
 
 KILL_AFTER_COMMIT = """
 import os, signal, sys
-from billing.service import BillingService
+from billing.service import BillingService, within_size_limit
 def die(self, batch, result):
     os.kill(os.getpid(), signal.SIGKILL)  # committed, not yet acked
 BillingService._after_commit = die
@@ -237,3 +248,38 @@ def test_billing_killed_between_commit_and_ack(config_path: Path, agent: Recorde
         again.stop()
     assert total(db, visit_id) == Decimal("5.50")
     assert db.scalar(select(func.count()).select_from(ChargeLine)) == 1
+
+
+def test_an_allowlist_too_big_for_the_broker_keeps_its_newest_entries() -> None:
+    entries = tuple(AllowEntry(credential=f"{i:0128x}", kind="pin", visit=str(i), expires=1) for i in range(600))
+    big = Allowlist(issued=1, salt="s", credit_cap_cents=1, entries=entries)
+    assert len(encode(big)) > MAX_PAYLOAD_BYTES
+    cut = within_size_limit(big)
+    assert len(encode(cut)) <= MAX_PAYLOAD_BYTES
+    assert cut.entries[-1].visit == "599" and 280 < len(cut.entries) < 600
+
+
+def test_a_loop_that_dies_is_restarted_counted_and_reported(service: BillingService, agent: Recorder,
+                                                             db: Session, redis_server: PrivateRedis) -> None:  # fmt: skip
+    """A fault planted in the control thread's housekeeping: the loop restarts, billing still answers."""
+    from billing.health import HEALTH
+
+    real, calls = service._housekeeping, []
+
+    def planted() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("planted fault")
+        real()
+
+    service._housekeeping = planted  # type: ignore[method-assign]
+    deadline = time.monotonic() + 10
+    while service.parts.restarts("control") < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert service.parts.restarts("control") == 1
+    visit = open_visit(db, pepper=PEPPER, category="walk-in", actor="t")
+    db.commit()
+    assert ask(agent, "pin", visit.pin or "").allow  # the restarted control thread answers
+    assert service.beat()
+    report = json.loads(redis.Redis.from_url(redis_server.url).get(HEALTH) or b"{}")
+    assert report["problems"] == [] and report["parts"]["control"]["restarts"] == 1

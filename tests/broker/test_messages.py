@@ -172,3 +172,153 @@ def test_arbitrary_json_gives_a_message_or_bad_message(raw: bytes) -> None:
 @given(_nearly_valid())
 def test_nearly_valid_messages_give_a_message_or_bad_message(raw: bytes) -> None:
     _decodes_or_refuses(raw)
+
+
+# -- bounds: strings, sizes and numbers ------------------------------------------------------
+
+STATE, STARTED, JOB_ENDED, ENDED = EXAMPLES[1], EXAMPLES[3], EXAMPLES[6], EXAMPLES[7]
+
+
+def mutate_data(example: m.UsageEvent, **changes: object) -> bytes:
+    body = m.to_dict(example)
+    body["data"] = body["data"] | changes
+    return json.dumps(body).encode()
+
+
+@pytest.mark.parametrize(
+    ("cls", "raw", "says"),
+    [
+        (m.MachineState, mutate(STATE, job="\ud800.gcode"), "MachineState.job: control character or lone surrogate"),
+        (m.MachineState, mutate(STATE, user="Cam\x1b[2Jille"), "MachineState.user: control character"),
+        (m.MachineState, mutate(STATE, user="\u202eelliC"), "MachineState.user: control character"),
+        (m.MachineState, mutate(STATE, job="x" * 1_000_000), "more than 65536"),
+        (m.MachineState, mutate(STATE, job="x" * 501), "MachineState.job: 'xxx.* must be 0 to 500 characters"),
+        (m.MachineState, mutate(STATE, remaining_s=2**62), "MachineState.remaining_s: .* must be between 0 and"),
+        (m.MachineState, mutate(STATE, temperatures={f"t{i}": 1.0 for i in range(17)}), "17 items"),
+        (m.MachineState, mutate(STATE, temperatures={"tool0": 1e308}), "between -300 and 3000"),
+        (m.MachineState, mutate(STATE, progress=2**70), "out of range"),
+        (m.AuthRequest, mutate(EXAMPLES[10], credential="12\ud83456"), "AuthRequest.credential: control character"),
+        (m.UsageEvent, mutate_data(ENDED, session_s=9223372036854775807), "data.session_s: .* between 0 and"),
+        (m.UsageEvent, mutate_data(ENDED, session_s=m.YEAR_S + 1), "data.session_s"),
+        (m.UsageEvent, mutate_data(JOB_ENDED, filament_mm=1e308), r"data.filament_mm: .* \(10 km\)"),
+        (m.UsageEvent, mutate_data(JOB_ENDED, material="x" * 41), "data.material"),
+        (m.UsageEvent, mutate_data(STARTED, credential="d" * 129), "data.credential"),
+        (m.UsageEvent, mutate(STARTED, seq=2**31), "UsageEvent.seq"),
+        (m.AgentStatus, mutate(EXAMPLES[0], machines=["a"] * 65), "65 items"),
+        (m.Allowlist, mutate(EXAMPLES[12], entries=[{}] * 1001), "1001 items, more than 1000"),
+    ],
+)
+def test_out_of_bounds_values_are_refused_with_a_reason(cls: type, raw: bytes, says: str) -> None:
+    with pytest.raises(BadMessage, match=says):
+        m.decode(cls, raw)
+
+
+def test_a_refused_megabyte_is_not_copied_into_the_reason() -> None:
+    body = m.to_dict(STATE) | {"job": "\x00" + "x" * 60_000}
+    with pytest.raises(BadMessage) as refused:
+        m.decode(m.MachineState, json.dumps(body).encode())
+    assert len(str(refused.value)) < 200
+
+
+# (field, the last value accepted, the first refused) — each range fits the column it is stored in
+RANGES = [
+    (ENDED, "session_s", m.YEAR_S, m.YEAR_S + 1),
+    (ENDED, "job_s", m.YEAR_S, m.YEAR_S + 1),
+    (JOB_ENDED, "filament_mm", 10_000_000, 10_000_000.5),
+    (EXAMPLES[5], "estimate_mm", 10_000_000, 10_000_001),
+    (JOB_ENDED, "progress", 100, 100.001),
+]
+
+
+@pytest.mark.parametrize(("example", "name", "last", "first_bad"), RANGES, ids=lambda x: str(x)[:20])
+def test_event_numbers_at_and_past_their_range(example: m.UsageEvent, name: str, last: float, first_bad: float) -> None:
+    assert getattr(m.decode(m.UsageEvent, mutate_data(example, **{name: last})).data, name) == last
+    for bad in (first_bad, -1, 2**63 - 1, 2**63, 1e308):
+        with pytest.raises(BadMessage, match=f"data.{name}"):
+            m.decode(m.UsageEvent, mutate_data(example, **{name: bad}))
+
+
+@pytest.mark.parametrize(
+    ("example", "name", "last", "first_bad"),
+    [
+        (STATE, "remaining_s", m.YEAR_S, m.YEAR_S + 1),
+        (STATE, "elapsed_s", m.YEAR_S, m.YEAR_S + 1),
+        (EXAMPLES[9], "upto", 2**31 - 1, 2**31),
+        (EXAMPLES[12], "credit_cap_cents", 2**31 - 1, 2**31),
+        (EXAMPLES[12], "issued", m.UNIX_S_MAX, m.UNIX_S_MAX + 1),
+        (EXAMPLES[13], "last", 2**31 - 1, 2**31),
+        (EXAMPLES[4], "seq", 2**31 - 1, 2**31),
+    ],
+    ids=lambda x: str(x)[:20],
+)
+def test_numbers_at_and_past_their_range(example: object, name: str, last: int, first_bad: int) -> None:
+    assert getattr(m.decode(type(example), mutate(example, **{name: last})), name) == last
+    for bad in (first_bad, -1, 2**63, 1e308):
+        with pytest.raises(BadMessage, match=name):
+            m.decode(type(example), mutate(example, **{name: bad}))
+
+
+def test_a_payload_over_the_size_limit_is_refused_before_parsing() -> None:
+    raw = b'{"v": 1, "stream": "' + b" " * m.MAX_PAYLOAD_BYTES + b'"}'
+    with pytest.raises(BadMessage, match="more than 65536"):
+        m.decode(m.Ack, raw)
+
+
+# every character, lone surrogates and controls included, and strings up to a megabyte
+hostile_text = st.one_of(
+    st.text(st.characters(exclude_categories=()), max_size=40),
+    st.sampled_from(["\ud800", "\udfff.gcode", "a\x00b", "\x1b[2J", "\u202e", "\x85", "x" * 1_000_000]),
+)
+hostile_numbers = st.one_of(
+    st.integers(min_value=-(2**64), max_value=2**64),
+    st.sampled_from([2**31 - 1, 2**31, 2**63 - 1, 2**63, m.YEAR_S, m.YEAR_S + 1, 10**7, 10**7 + 1, 1e308, -1e308]),
+    st.floats(allow_nan=False, allow_infinity=False),
+)
+
+
+def _strings_and_numbers(message: object) -> list[object]:
+    found: list[object] = []
+    values = list(m.to_dict(message).values())
+    while values:
+        value = values.pop()
+        if isinstance(value, dict):
+            values += [*value.keys(), *value.values()]
+        elif isinstance(value, list | tuple):
+            values += list(value)
+        elif isinstance(value, str | int | float) and not isinstance(value, bool):
+            found.append(value)
+    return found
+
+
+def _accepted_is_bounded(raw: bytes) -> None:
+    for cls in ALL_CLASSES:
+        try:
+            message = m.decode(cls, raw)
+        except BadMessage:
+            continue
+        assert m.decode(cls, m.encode(message)) == message
+        for value in _strings_and_numbers(message):
+            if isinstance(value, str):
+                assert len(value) <= 500 and not m._UNSHOWABLE.search(value), value[:40]
+            else:
+                assert -(2**63) <= value < 2**63, value
+
+
+def _one_field(example: object, key: str, value: object, in_data: bool) -> bytes:
+    body = m.to_dict(example)
+    target = body["data"] if in_data and isinstance(body.get("data"), dict) else body
+    names = sorted(k for k in target if k != "v")
+    target[names[hash(key) % len(names)]] = value
+    return json.dumps(body).encode()
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.builds(_one_field, st.sampled_from(EXAMPLES), st.text(max_size=4), hostile_text, st.booleans()))
+def test_hostile_strings_in_any_field_give_a_bounded_message_or_bad_message(raw: bytes) -> None:
+    _accepted_is_bounded(raw)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.builds(_one_field, st.sampled_from(EXAMPLES), st.text(max_size=4), hostile_numbers, st.booleans()))
+def test_numbers_at_and_past_every_range_give_a_bounded_message_or_bad_message(raw: bytes) -> None:
+    _accepted_is_bounded(raw)

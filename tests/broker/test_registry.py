@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from broker import topics
 from broker.errors import RegistryError
+from broker.messages import MAX_PAYLOAD_BYTES
 from broker.registry import read_registry
 from broker.services import PrivateMosquitto, free_port
 from fabmeter import main
@@ -67,6 +68,7 @@ def test_files_are_written_and_passwords_kept_on_rerun(tmp_path: Path) -> None:
         "billing.password", "pi-printer.password", "pi-laser.password"}  # fmt: skip
     conf = (out / "mosquitto.conf").read_text()
     assert "allow_anonymous false" in conf and "max_queued_messages 1000000" in conf
+    assert "message_size_limit 65536" in conf
     assert (out / "passwd").read_text().count("$7$101$") == 3
     generate(tmp_path, 1883)
     assert password(out, "pi-laser") == before
@@ -100,6 +102,26 @@ def test_billing_sees_events_but_not_what_an_agent_fakes_for_another(site: tuple
         assert billing.wait_for(lambda msgs: len(msgs) >= 2)
         settle()
         assert sorted(m.payload for m in billing.messages) == [b"genuine", b"genuine-state"]
+    finally:
+        billing.close()
+        printer.close()
+
+
+def test_the_broker_drops_a_payload_over_the_size_limit(site: tuple[Path, int]) -> None:
+    """Mosquitto's ``message_size_limit``: a larger publish is never stored nor forwarded (Mosquitto
+    2.0 also drops the connection of an MQTT 5 client that sends one); the limit itself passes."""
+    billing = client(site, "billing")
+    printer = client(site, "pi-printer")
+    try:
+        billing.subscribe("fabmeter/v1/#")
+        printer.client.publish(topics.agent_events("pi-printer"), b"x" * (MAX_PAYLOAD_BYTES + 1), qos=1)
+        settle(0.5)
+        printer.close()
+        printer = client(site, "pi-printer")
+        printer.publish(topics.agent_events("pi-printer"), b"y" * MAX_PAYLOAD_BYTES)
+        assert billing.wait_for(lambda msgs: len(msgs) >= 1)
+        settle()
+        assert [m.payload[:1] + str(len(m.payload)).encode() for m in billing.messages] == [b"y65536"]
     finally:
         billing.close()
         printer.close()

@@ -68,6 +68,22 @@ def test_health_needs_no_login_and_says_what_is_down(make_app: Callable[..., Fla
     assert response.status_code == 503 and (response.json or {})["problems"] == ["redis: ConnectionError"]
 
 
+def test_health_names_the_part_of_billing_that_stopped_moving(make_app: Callable[..., Flask]) -> None:
+    import json
+    import time
+
+    import fakeredis
+
+    from billing.health import HEALTH
+
+    client = fakeredis.FakeRedis(decode_responses=True)
+    report = {"at": time.time(), "problems": ["ingest: no progress for 75 s while 3 messages wait"]}
+    client.set(HEALTH, json.dumps(report))
+    response = make_app(REDIS=client).test_client().get("/healthz")
+    assert response.status_code == 503
+    assert (response.json or {})["problems"] == ["billing ingest: no progress for 75 s while 3 messages wait"]
+
+
 def test_every_page_renders_for_an_admin(admin: FlaskClient) -> None:
     for url in PAGES:
         response = admin.get(url, follow_redirects=True)

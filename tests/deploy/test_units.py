@@ -29,6 +29,13 @@ def test_agent_unit_is_a_watched_notify_service_that_always_restarts() -> None:
     assert {"gpio", "dialout", "input"} <= set(service["SupplementaryGroups"].split())
 
 
+def test_billing_unit_is_a_watched_notify_service_that_always_restarts() -> None:
+    service = unit("fabmeter-billing.service")["Service"]
+    assert service["Type"] == "notify" and service["NotifyAccess"] == "main"
+    assert int(service["WatchdogSec"]) > 60  # longer than the default stall_s plus a heartbeat
+    assert service["Restart"] == "always"
+
+
 @pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze is not installed")
 def test_systemd_analyze_verify_finds_nothing_to_say(tmp_path: Path) -> None:
     bindir = str(Path(sys.executable).parent)

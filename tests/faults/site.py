@@ -341,12 +341,15 @@ class Site:
         wait_until(done, timeout, f"all sessions ended ({jobs} jobs) and outboxes empty", self)
         return jobs
 
-    def check(self, *, jobs: int, min_jobs: int = 1) -> None:
-        """Each session charged exactly once, billed time within one unit of the truth, no seq gap."""
+    def check(self, *, jobs: int, min_jobs: int = 1, forged: frozenset[str] = frozenset()) -> None:
+        """Each session charged exactly once, billed time within one unit of the truth, no seq gap.
+
+        ``forged``: sessions a hostile client made up, left out (staff would not attach them)."""
         assert jobs >= min_jobs, f"only {jobs} jobs printed: the scenario did not run long enough"
-        self._attach_unclaimed()
+        self._attach_unclaimed(forged)
         with self.db() as db:
-            sessions = list(db.scalars(select(UsageSession).order_by(UsageSession.started_at)))
+            sessions = [s for s in db.scalars(select(UsageSession).order_by(UsageSession.started_at))
+                        if s.id not in forged]  # fmt: skip
             printer = [s for s in sessions if s.machine_id == "printer-1"]
             assert len(printer) == jobs, f"{len(printer)} printer sessions for {jobs} jobs\n{self.logs()}"
             for session in sessions:
@@ -362,11 +365,12 @@ class Site:
         for agent in self.agents:
             assert self.outbox_count(agent) == 0, f"{agent}'s outbox is not empty"
 
-    def _attach_unclaimed(self) -> None:
+    def _attach_unclaimed(self, forged: frozenset[str]) -> None:
         """Staff at the desk give the prints nobody badged for to the visit (they get priced then)."""
         with self.db() as db:
             for session in db.scalars(select(UsageSession).where(UsageSession.visit_id.is_(None))):
-                attach_session(db, session.id, self.visit_id, actor="desk")
+                if session.id not in forged:
+                    attach_session(db, session.id, self.visit_id, actor="desk")
             db.commit()
 
     def _charged_once(self, db: Session, session: UsageSession) -> None:

@@ -1,0 +1,74 @@
+"""Who pays for a session: only billing's own decisions, recorded when billing makes them.
+
+    grant_online(db, "pi-laser", request, visit_id=12)   # billing answered yes to this request
+    grant_offline(db, "pi-laser", allowlist)             # billing published these entries
+    claimed_visit(db, "pi-laser", "laser-1", session_id, started)   # (Visit | None, why)
+
+A visit id in an agent's ``session_started`` is a claim to check, never a fact: an online session
+goes to the visit of the grant billing gave that agent for that machine and that session id; an
+offline one to the visit of an allow-list entry billing published to that agent, for that digest
+and a machine the entry names. Anything else stays unclaimed until staff attach it.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from billing.models import AuthGrant, OfflineGrant, Visit
+from broker.messages import Allowlist, AuthRequest, SessionStarted
+
+
+def visit_number(text: str | None) -> int | None:
+    """A visit id as the wire carries it ("12"); None for anything else ("²" passes isdigit)."""
+    if text is None or not (text.isascii() and text.isdigit()) or len(text) > 18:
+        return None
+    return int(text)
+
+
+def grant_online(db: Session, agent: str, request: AuthRequest, visit_id: int) -> None:
+    """Record billing's yes to ``request`` (the caller commits it with the answer)."""
+    if db.get(AuthGrant, (agent, request.session)) is None:
+        db.add(AuthGrant(agent=agent, session_id=request.session, machine_id=request.machine, visit_id=visit_id))
+
+
+def grant_offline(db: Session, agent: str, allowlist: Allowlist) -> None:
+    """Record the entries of an allow-list about to be published to ``agent``."""
+    for entry in allowlist.entries:
+        visit_id = visit_number(entry.visit)
+        if visit_id is None:
+            continue
+        row = _offline(db, agent, entry.credential, visit_id)
+        if row is None:
+            db.add(OfflineGrant(agent=agent, credential=entry.credential, visit_id=visit_id,
+                                machines=" ".join(sorted(entry.machines))))  # fmt: skip
+            db.flush()
+        else:
+            row.machines = " ".join(sorted(set(row.machines.split()) | set(entry.machines)))
+
+
+def _offline(db: Session, agent: str, credential: str, visit_id: int) -> OfflineGrant | None:
+    query = select(OfflineGrant).where(
+        OfflineGrant.agent == agent, OfflineGrant.credential == credential, OfflineGrant.visit_id == visit_id
+    )
+    return db.scalars(query).first()
+
+
+def claimed_visit(
+    db: Session, agent: str, machine: str, session_id: str, started: SessionStarted
+) -> tuple[Visit | None, str]:
+    """The visit billing itself decided for this session, or None and why the claim fails."""
+    if started.auth == "online":
+        grant = db.get(AuthGrant, (agent, session_id))
+        if grant is None:
+            return None, "billing gave no auth answer for this session"
+        if grant.machine_id != machine:
+            return None, f"billing's answer was for {grant.machine_id}, not {machine}"
+        return db.get(Visit, grant.visit_id), "online answer"
+    if started.auth == "offline":
+        visit_id = visit_number(started.visit)
+        row = _offline(db, agent, started.credential or "", visit_id) if visit_id is not None else None
+        if row is None or machine not in row.machines.split():
+            return None, "no allow-list entry billing gave this agent matches"
+        return db.get(Visit, row.visit_id), "allow-list entry"
+    return None, "nobody identified"
