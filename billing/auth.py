@@ -6,9 +6,10 @@
     allowlists(db, pepper=p, rules=cfg.billing)   # {'pi-laser': Allowlist(...), ...}
 
 A badge must be bound to an open visit, a PIN must be an open visit's; the machine must have
-a tariff for the visit's category. Wrong PINs are counted per terminal (the machine) in the
-database: ``lockout_failures`` within ``lockout_window_s`` lock it until staff unlock it.
-Refusals of a known credential are counted likewise and lock that credential.
+a tariff for the visit's category, and be one of the asking agent's. Wrong PINs slow that
+terminal down for a short, growing while (``billing.lockouts``); badges are never held up.
+Refusals of a known credential (closed visit, machine not open to it) are counted on that
+credential and lock it, and only it, until staff unlock it.
 """
 
 from __future__ import annotations
@@ -24,41 +25,14 @@ from sqlalchemy.orm import Session
 from billing.audit import audit
 from billing.config import BillingConfig
 from billing.credentials import allowlist_salt, find_badge, find_pin, record_refusal
-from billing.models import AuthLockout, Credential, Machine, Tariff, Visit, utcnow
+from billing.lockouts import count_wrong_pin, pin_wait
+from billing.models import Credential, Machine, Tariff, Visit, utcnow
 from billing.tariffs import current_version, price_summary
 from broker.messages import AllowEntry, Allowlist, AuthRequest, AuthResponse, encode
 
 
 def _deny(request: AuthRequest, reason: str) -> AuthResponse:
     return AuthResponse(allow=False, reason=reason, session=request.session)
-
-
-def terminal_locked(db: Session, terminal: str) -> bool:
-    lockout = db.get(AuthLockout, terminal)
-    return lockout is not None and lockout.locked_at is not None
-
-
-def count_wrong_pin(db: Session, terminal: str, now: datetime, rules: BillingConfig) -> bool:
-    """One more wrong PIN at this terminal; True when it just became locked."""
-    lockout = db.get(AuthLockout, terminal) or AuthLockout(terminal=terminal, failures=0)
-    db.add(lockout)
-    start = lockout.window_started_at
-    if start is None or now - start > timedelta(seconds=rules.lockout_window_s):
-        lockout.window_started_at, lockout.failures = now, 0
-    lockout.failures += 1
-    if lockout.failures >= rules.lockout_failures and lockout.locked_at is None:
-        lockout.locked_at = now
-        audit(db, "billing", "terminal_locked", f"terminal {terminal}", f"{lockout.failures} wrong PINs")
-        return True
-    return False
-
-
-def unlock_terminal(db: Session, terminal: str, *, actor: str) -> None:
-    lockout = db.get(AuthLockout, terminal)
-    if lockout is not None:
-        lockout.locked_at = lockout.window_started_at = None
-        lockout.failures = 0
-    audit(db, actor, "unlock_terminal", f"terminal {terminal}")
 
 
 def _refuse(db: Session, credential: Credential, request: AuthRequest, reason: str,
@@ -69,25 +43,38 @@ def _refuse(db: Session, credential: Credential, request: AuthRequest, reason: s
 
 
 def decide(
-    db: Session, request: AuthRequest, *, pepper: str, rules: BillingConfig, now: datetime | None = None
-) -> AuthResponse:
-    """Allow or refuse a credential presented at a machine (the caller commits)."""
+    db: Session, request: AuthRequest, *, pepper: str, rules: BillingConfig, agent: str | None = None,
+    now: datetime | None = None,
+) -> AuthResponse:  # fmt: skip
+    """Allow or refuse a credential presented at a machine of ``agent`` (the caller commits)."""
     now = now or utcnow()
-    if terminal_locked(db, request.machine):
-        return _deny(request, "terminal locked after wrong PINs: ask staff")
     machine = db.get(Machine, request.machine)
     if machine is None or not machine.active:
         return _deny(request, f"unknown machine {request.machine}")
-    if request.kind == "pin":
-        credential = find_pin(db, pepper, request.credential)
-        if credential is None:
-            locked = count_wrong_pin(db, request.machine, now, rules)
-            return _deny(request, "wrong PIN: terminal locked, ask staff" if locked else "wrong PIN")
-    else:
-        credential = find_badge(db, pepper, request.credential)
-        if credential is None:
-            return _deny(request, "unknown badge: check in at the desk")
-    return _judge(db, credential, machine, request, now, rules)
+    if agent is not None and machine.agent not in (None, agent):
+        return _deny(request, f"{request.machine} is not a machine of {agent}")
+    found = (_pin(db, request, pepper=pepper, rules=rules, now=now) if request.kind == "pin"
+             else find_badge(db, pepper, request.credential))  # fmt: skip
+    if found is None:
+        return _deny(request, "unknown badge: check in at the desk")
+    if isinstance(found, AuthResponse):
+        return found
+    return _judge(db, found, machine, request, now, rules)
+
+
+def _pin(db: Session, request: AuthRequest, *, pepper: str, rules: BillingConfig,
+         now: datetime) -> Credential | AuthResponse:  # fmt: skip
+    """The PIN's credential, or the refusal: while the terminal waits a PIN is not even tried."""
+    waiting = pin_wait(db, request.machine, now)
+    if waiting is not None:
+        return _deny(
+            request, f"too many wrong PINs: try again in {ceil((waiting - now).total_seconds())} s"
+        )
+    credential = find_pin(db, pepper, request.credential)
+    if credential is not None:
+        return credential
+    wait = count_wrong_pin(db, request.machine, now, rules)
+    return _deny(request, f"wrong PIN: try again in {wait} s" if wait else "wrong PIN")
 
 
 def _judge(db: Session, credential: Credential, machine: Machine, request: AuthRequest,

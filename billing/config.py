@@ -75,6 +75,8 @@ class BillingConfig:
     pin_digits: int = 6
     lockout_failures: int = 5
     lockout_window_s: int = 900
+    backoff_base_s: int = 2
+    backoff_max_s: int = 60
     allowlist_validity_s: int = 12 * 3600
     offline_credit_cap_cents: int = 2000
     live_cost: bool = True
@@ -188,6 +190,8 @@ def _billing(s: Settings) -> BillingConfig:
         pin_digits=s.integer("pin_digits", d.pin_digits, minimum=6),
         lockout_failures=s.integer("lockout_failures", d.lockout_failures, minimum=1),
         lockout_window_s=s.integer("lockout_window_s", d.lockout_window_s, minimum=1),
+        backoff_base_s=s.integer("backoff_base_s", d.backoff_base_s, minimum=1),
+        backoff_max_s=s.integer("backoff_max_s", d.backoff_max_s, minimum=1),
         allowlist_validity_s=s.integer("allowlist_validity_s", d.allowlist_validity_s, minimum=60),
         offline_credit_cap_cents=s.integer(
             "offline_credit_cap_cents", d.offline_credit_cap_cents, minimum=0

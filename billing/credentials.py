@@ -168,3 +168,8 @@ def unlock_credential(db: Session, credential_id: int, actor: str) -> Credential
     audit(db, actor, "unlock_credential", f"credential {credential_id}", f"visit {credential.visit_id}")
     return credential
 
+
+def locked_credentials(db: Session) -> list[Credential]:
+    """Credentials of visits not yet closed that refusals locked: staff unlock them at the desk."""
+    query = select(Credential).join(Visit).where(Credential.locked, Visit.state != "closed")
+    return list(db.scalars(query.order_by(Credential.id)))

@@ -410,14 +410,14 @@ class AuditEntry(Base):
 
 
 class AuthLockout(Base):
-    """Wrong PINs at one terminal (a machine): counted in a window, locked until staff unlock."""
+    """Wrong PINs at one terminal (a machine) in a row, and until when it ignores PINs."""
 
     __tablename__ = "auth_lockouts"
 
     terminal: Mapped[str] = mapped_column(String(63), primary_key=True)
     failures: Mapped[int] = mapped_column(Integer, default=0)
-    window_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_failure_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class StaffUser(Base):

@@ -37,6 +37,7 @@ from billing.config import ServerConfig
 from billing.database import make_engine
 from billing.ingest import BatchResult, Inbox, Received
 from billing.live import LiveState
+from billing.lockouts import slowed_terminals
 from billing.models import RejectedMessage, UsageSession, utcnow
 from billing.money import to_cents
 from broker import topics
@@ -67,6 +68,7 @@ class BillingService:
         self._agents: dict[str, str] = {}  # machine → agent, from statuses
         self._statuses: dict[str, AgentStatus] = {}  # agent → last status applied (Redis may forget it)
         self._allowlists = AllowlistTracker()
+        self._pin_waits: dict[str, tuple[int, int]] = {}  # machine → (until, failures) on the board
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.committed = 0
@@ -191,12 +193,17 @@ class BillingService:
 
     def _answer(self, agent: str, request: AuthRequest, properties: Any) -> None:
         with self.factory.begin() as db:
-            response = decide(db, request, pepper=self.config.pepper, rules=self.config.billing)
+            response = decide(db, request, pepper=self.config.pepper, rules=self.config.billing, agent=agent)
         reply = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
         correlation = getattr(properties, "CorrelationData", None)
         if correlation is not None:
             reply.CorrelationData = correlation
-        topic = getattr(properties, "ResponseTopic", None) or topics.auth_resp(agent)
+        # the answer goes to the asking agent's own topic, never where the request points: billing
+        # may write anywhere, so a ResponseTopic naming another agent's topic would speak for billing
+        topic = topics.auth_resp(agent)
+        named = getattr(properties, "ResponseTopic", None)
+        if named not in (None, topic):
+            log.warning("%s asked for an answer on %s; answering on %s", agent, named, topic)
         self.control.publish(topic, encode(response), properties=reply)
         log.info("%s %s at %s: %s", "allowed" if response.allow else "refused", request.kind,
                  request.machine, response.reason)  # fmt: skip
@@ -238,8 +245,21 @@ class BillingService:
             lists = allowlists(db, pepper=self.config.pepper, rules=self.config.billing)
         for agent, allowlist in self._allowlists.changed(lists).items():
             self.control.publish(topics.allowlist(agent), encode(allowlist), retain=True)
+        self._show_pin_waits()
         if self.config.billing.live_cost:
             self._live_costs()
+
+    def _show_pin_waits(self) -> None:
+        """Put on the board which PIN pads wait after wrong PINs; clear those that listen again."""
+        with self.factory() as db:
+            slowed = slowed_terminals(db, utcnow())
+        waits = {m: (int(until.timestamp()), failures) for m, (until, failures) in slowed.items()}
+        for machine in self._pin_waits.keys() - waits.keys():
+            self.live.pin_wait(machine, None)
+        for machine, (until, failures) in waits.items():
+            if self._pin_waits.get(machine) != (until, failures):
+                self.live.pin_wait(machine, until, failures)
+        self._pin_waits = waits
 
     def _live_costs(self) -> None:
         with self._costs_lock:
