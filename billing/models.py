@@ -251,8 +251,10 @@ class Credential(Base):
     """A badge bound to a visit (``secret_hash`` = HMAC of the UID) or a visit's PIN.
 
     A PIN is stored as Argon2id of HMAC(pepper, PIN); ``bucket`` (a few bits of another HMAC)
-    narrows which hashes to try. ``offline_digest`` is the allow-list form. Refusals are
-    counted; after repeated ones the credential locks until staff unlock it.
+    narrows which hashes to try. ``sealed_secret`` is the PIN or UID encrypted under a key
+    derived from the pepper (AES-GCM), so each allow-list can digest it under a fresh salt; a
+    copy of the database alone opens none. Refusals are counted; after repeated ones the
+    credential locks until staff unlock it.
     """
 
     __tablename__ = "credentials"
@@ -262,8 +264,7 @@ class Credential(Base):
     kind: Mapped[str] = mapped_column(String(10))  # badge | pin
     secret_hash: Mapped[str] = mapped_column(String(200), index=True)
     bucket: Mapped[int | None] = mapped_column(Integer)
-    offline_digest: Mapped[str | None] = mapped_column(String(128))
-    allowlist_salt: Mapped[str | None] = mapped_column(String(64))
+    sealed_secret: Mapped[str | None] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     failures: Mapped[int] = mapped_column(Integer, default=0)
     first_failure_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -407,6 +408,27 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(60))
     subject: Mapped[str | None] = mapped_column(String(120))
     detail: Mapped[str | None] = mapped_column(Text)
+
+
+class AllowlistGrant(Base):
+    """One entry of an allow-list billing published: what an offline acceptance can be matched to.
+
+    An agent reports an offline acceptance by the entry's digest; ``(agent, digest)`` finds which
+    credential and visit billing had put on that agent's list, and until when.
+    """
+
+    __tablename__ = "allowlist_grants"
+    __table_args__ = (Index("ix_allowlist_grants_agent_digest", "agent", "digest"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agent: Mapped[str] = mapped_column(String(63))
+    digest: Mapped[str] = mapped_column(String(128))
+    salt: Mapped[str] = mapped_column(String(64))
+    credential_id: Mapped[int] = mapped_column(ForeignKey("credentials.id"))
+    visit_id: Mapped[int] = mapped_column(ForeignKey("visits.id"), index=True)
+    machines: Mapped[str] = mapped_column(Text)  # space-separated machine ids
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class AuthLockout(Base):

@@ -1,15 +1,16 @@
 """The billing service: ingest, authorization, allow-lists and live state, wired together.
 
     service = BillingService(ServerConfig.from_file(path))
-    service.start()          # two MQTT connections, two worker threads
+    service.start()          # two MQTT connections, three worker threads
     ...
     service.stop()
 
 Threads: paho's network threads only enqueue. The ingest thread commits batches of events,
 publishes the retained acks, then PUBACKs (so an event is acknowledged to the broker only
 once it is in the ledger) and asks for resends. The control thread answers auth requests,
-applies status and machine state to Redis, republishes allow-lists that changed and writes
-the live "cost so far". Each catches, logs and goes on: a bad message or a lost Redis never
+applies status and machine state to Redis, notices allow-lists that changed and writes
+the live "cost so far"; the allow-list thread digests those lists (one Argon2id hash per entry)
+and publishes them. Each catches, logs and goes on: a bad message or a lost Redis never
 stops billing.
 """
 
@@ -30,7 +31,8 @@ from paho.mqtt.properties import Properties
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from billing.auth import AllowlistTracker, allowlists, decide
+from billing.allowlists import AllowlistTracker, Plan, build, plans
+from billing.auth import decide
 from billing.bus import Bus
 from billing.charges import cost_so_far
 from billing.config import ServerConfig
@@ -68,6 +70,7 @@ class BillingService:
         self._agents: dict[str, str] = {}  # machine → agent, from statuses
         self._statuses: dict[str, AgentStatus] = {}  # agent → last status applied (Redis may forget it)
         self._allowlists = AllowlistTracker()
+        self._allowlist_queue: queue.Queue[dict[str, Plan]] = queue.Queue()
         self._pin_waits: dict[str, tuple[int, int]] = {}  # machine → (until, failures) on the board
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -79,6 +82,7 @@ class BillingService:
         self._threads = [
             threading.Thread(target=self._ingest_loop, name="billing-ingest", daemon=True),
             threading.Thread(target=self._control_loop, name="billing-control", daemon=True),
+            threading.Thread(target=self._allowlist_loop, name="billing-allowlists", daemon=True),
         ]
         for thread in self._threads:
             thread.start()
@@ -242,12 +246,32 @@ class BillingService:
             if not self.live.knows(agent):  # Redis restarted empty: agents only say it on reconnect
                 self.live.status(agent, status)
         with self.factory() as db:
-            lists = allowlists(db, pepper=self.config.pepper, rules=self.config.billing)
-        for agent, allowlist in self._allowlists.changed(lists).items():
-            self.control.publish(topics.allowlist(agent), encode(allowlist), retain=True)
+            wanted = plans(db, rules=self.config.billing)
+        changed = self._allowlists.changed(wanted)
+        if changed:
+            self._allowlist_queue.put(changed)
         self._show_pin_waits()
         if self.config.billing.live_cost:
             self._live_costs()
+
+    def _allowlist_loop(self) -> None:
+        """Digest and publish the lists whose plan changed (a hash per entry: not on the control thread)."""
+        while not self._stop.is_set():
+            try:
+                changed = self._allowlist_queue.get(timeout=self.config.billing.tick_s)
+            except queue.Empty:
+                continue
+            while not self._allowlist_queue.empty():  # only the newest plan of each agent matters
+                changed |= self._allowlist_queue.get_nowait()
+            for agent, plan in changed.items():
+                try:
+                    with self.factory.begin() as db:
+                        allowlist = build(db, agent, plan, pepper=self.config.pepper, rules=self.config.billing)
+                except SQLAlchemyError:
+                    log.exception("cannot build the allow-list of %s; trying again", agent)
+                    self._allowlists.forget(agent)
+                    continue
+                self.control.publish(topics.allowlist(agent), encode(allowlist), retain=True)
 
     def _show_pin_waits(self) -> None:
         """Put on the board which PIN pads wait after wrong PINs; clear those that listen again."""

@@ -5,13 +5,13 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from billing.auth import AllowlistTracker, allowlists, decide
+from billing.auth import decide
 from billing.config import BillingConfig
-from billing.credentials import allowlist_salt, unlock_credential
+from billing.credentials import unlock_credential
 from billing.lockouts import backoff_s, lift, slowed_terminals
 from billing.models import AuditEntry, utcnow
 from billing.visits import close_visit, open_visit
-from broker.messages import AuthRequest, credential_digest
+from broker.messages import AuthRequest
 
 RULES = BillingConfig()
 SESSION = "6f0c2a3e-2222-4000-8000-000000000002"
@@ -161,27 +161,3 @@ def test_repeated_refusals_lock_the_credential(db: Session, pepper: str) -> None
     [badge] = [c for c in visit.credentials if c.kind == "badge"]
     unlock_credential(db, badge.id, actor="alice")
     assert decide(db, req("badge", "C3", "sewing-1"), pepper=pepper, rules=RULES).allow
-
-
-def test_allowlist_lists_open_visits_with_expiry_and_drops_closed_ones(db: Session, pepper: str) -> None:
-    checked = open_visit(db, pepper=pepper, category="walk-in", badge_uid="D4", actor="t")
-    old = open_visit(db, pepper=pepper, category="member", actor="t")
-    old.visit.opened_at = utcnow() - timedelta(hours=13)
-    db.flush()
-    tracker = AllowlistTracker()
-    lists = tracker.changed(allowlists(db, pepper=pepper, rules=RULES))
-    laser = lists["pi-laser"]
-    salt = allowlist_salt(pepper)
-    assert laser.salt == salt
-    entries = {(e.visit, e.kind): e for e in laser.entries}
-    badge = entries[(str(checked.visit.id), "badge")]
-    assert badge.credential == credential_digest("badge", "D4", salt) and badge.machines == ("laser-1",)
-    assert checked.pin is not None
-    assert entries[(str(checked.visit.id), "pin")].credential == credential_digest("pin", checked.pin, salt)
-    now = int(utcnow().timestamp())
-    assert badge.expires > now
-    assert entries[(str(old.visit.id), "pin")].expires < now  # expired: the agent refuses it offline
-    assert tracker.changed(allowlists(db, pepper=pepper, rules=RULES)) == {}  # unchanged: not resent
-    close_visit(db, checked.visit.id, "card", actor="t")
-    changed = tracker.changed(allowlists(db, pepper=pepper, rules=RULES))
-    assert {e.visit for e in changed["pi-laser"].entries} == {str(old.visit.id)}

@@ -20,11 +20,12 @@ from paho.mqtt.properties import Properties
 from billing.live import machine_key
 from billing.lockouts import slowed_terminals
 from billing.models import utcnow
+from billing.visits import close_visit, open_visit
 from broker import topics
 from broker.errors import BadMessage
-from broker.messages import AuthRequest, AuthResponse, decode, encode
+from broker.messages import Allowlist, AuthRequest, AuthResponse, decode, encode, list_digest
 from dashboard.demo import BADGE
-from tests.faults.site import Site, wait_until
+from tests.faults.site import PEPPER, Site, wait_until
 from tests.faults.test_hostile import Client
 
 pytestmark = pytest.mark.faults
@@ -65,6 +66,7 @@ def test_auth_answers_go_only_to_the_asking_agents_own_topic(site: Site) -> None
     pi-printer, listening with its own credentials, hears none of them."""
     site.start()
     site.start_agent("pi-printer")
+    site.printer.wait_printing(True)  # type: ignore[union-attr]
     victim = Client(site, "pi-printer")
     attacker = Client(site, "pi-laser")
     assert victim.connected.wait(5) and attacker.connected.wait(5)
@@ -103,6 +105,7 @@ def test_wrong_pins_from_an_agent_slow_only_its_own_pin_pad_for_a_short_while(
     try:
         site.start()
         site.start_agent("pi-printer")
+        site.printer.wait_printing(True)  # type: ignore[union-attr]
         attacker = Client(site, "pi-laser")
         assert attacker.connected.wait(5)
         attacker.client.subscribe(topics.auth_resp("pi-laser"), qos=1)
@@ -143,3 +146,39 @@ def test_wrong_pins_from_an_agent_slow_only_its_own_pin_pad_for_a_short_while(
         site.check(jobs=site.settle())
     finally:
         site.close()
+
+
+def test_a_stolen_allowlist_names_nobody_and_each_list_has_its_own_salt(site: Site) -> None:
+    """pi-laser's credentials read its retained allow-list, as from a stolen SD card: no visitor's
+    name, Argon2id digests under a salt of its own; when a named visitor checks in the next list
+    has a fresh salt (a table built for one list is useless for the next), still no name, and
+    only visits open now. pi-printer's prints are priced meanwhile."""
+    site.start()
+    site.start_agent("pi-printer")
+    site.printer.wait_printing(True)  # type: ignore[union-attr]
+    thief = Client(site, "pi-laser")
+    assert thief.connected.wait(5)
+    thief.client.subscribe(topics.allowlist("pi-laser"), qos=1)
+    lists = lambda: [decode(Allowlist, m.payload) for m in list(thief.received)]  # noqa: E731
+    wait_until(lambda: lists(), 10, "the retained allow-list", site)
+    first = lists()[-1]
+    assert {e.visit for e in first.entries} == {str(site.visit_id)} and len(first.entries) == 2
+    with site.db() as db:
+        named = open_visit(db, pepper=PEPPER, category="walk-in", name="Camille Durand", actor="desk")
+        db.commit()
+        named_id, named_pin = named.visit.id, named.pin
+    wait_until(lambda: len(lists()) >= 2, 15, "a new allow-list", site)
+    second, raw = lists()[-1], thief.received[-1].payload
+    assert second.salt != first.salt and (second.time_cost, second.memory_kib) == (2, 8_192)
+    assert b"Camille" not in raw and b"Durand" not in raw and named_pin is not None
+    assert named_pin.encode() not in raw and site.pin.encode() not in raw
+    assert {e.visit for e in second.entries} == {str(site.visit_id), str(named_id)}
+    assert list_digest(second, "pin", named_pin) in {e.credential for e in second.entries}
+    assert list_digest(first, "pin", site.pin) not in {e.credential for e in second.entries}
+    with site.db() as db:
+        close_visit(db, named_id, "cash", actor="desk")
+        db.commit()
+    wait_until(lambda: {e.visit for e in lists()[-1].entries} == {str(site.visit_id)}, 15,
+               "the closed visit to leave the list", site)  # fmt: skip
+    thief.close()
+    site.check(jobs=site.settle())
