@@ -453,4 +453,18 @@ class StaffUser(Base):
     role: Mapped[str] = mapped_column(String(10), default="staff")  # ROLES
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # every session carries the generation it was opened in; logout and a new password bump it,
+    # which ends all of that user's sessions on the server, whatever cookies are still around
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class LoginThrottle(Base):
+    """Failed staff logins per account (``user:alice``) or per address (``addr:192.0.2.7``)."""
+
+    __tablename__ = "login_throttles"
+
+    key: Mapped[str] = mapped_column(String(120), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
