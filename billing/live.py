@@ -115,6 +115,14 @@ class LiveState:
         fields = {"pin_wait_until": _text(until_s), "pin_failures": str(failures) if until_s else ""}
         self._write(machine, fields)
 
+    def pin_waiting(self) -> set[str]:
+        """Machines whose card says their PIN pad waits (what a restarted billing must check)."""
+        machines = sorted(self._redis.smembers(MACHINES))  # type: ignore[arg-type]
+        pipe = self._redis.pipeline(transaction=False)
+        for machine in machines:
+            pipe.hget(machine_key(machine), "pin_wait_until")
+        return {m for m, until in zip(machines, pipe.execute(), strict=True) if until}
+
     def cost(self, machine: str, session: str, cents: int | None, user: str | None = None) -> None:
         """Cost so far of the machine's current session (ignored if another session runs now).
 

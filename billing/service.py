@@ -71,7 +71,7 @@ class BillingService:
         self._statuses: dict[str, AgentStatus] = {}  # agent → last status applied (Redis may forget it)
         self._allowlists = AllowlistTracker()
         self._allowlist_queue: queue.Queue[dict[str, Plan]] = queue.Queue()
-        self._pin_waits: dict[str, tuple[int, int]] = {}  # machine → (until, failures) on the board
+        self._pin_waits: dict[str, tuple[int, int]] | None = None  # machine → (until, failures) on the board
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.committed = 0
@@ -278,6 +278,8 @@ class BillingService:
         with self.factory() as db:
             slowed = slowed_terminals(db, utcnow())
         waits = {m: (int(until.timestamp()), failures) for m, (until, failures) in slowed.items()}
+        if self._pin_waits is None:  # just started: whatever the board still shows may be over
+            self._pin_waits = {machine: (0, 0) for machine in self.live.pin_waiting()}
         for machine in self._pin_waits.keys() - waits.keys():
             self.live.pin_wait(machine, None)
         for machine, (until, failures) in waits.items():
