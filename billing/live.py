@@ -117,7 +117,7 @@ class LiveState:
 
     def pin_waiting(self) -> set[str]:
         """Machines whose card says their PIN pad waits (what a restarted billing must check)."""
-        machines = sorted(self._redis.smembers(MACHINES))  # type: ignore[arg-type]
+        machines = sorted(str(m) for m in self._redis.smembers(MACHINES))
         pipe = self._redis.pipeline(transaction=False)
         for machine in machines:
             pipe.hget(machine_key(machine), "pin_wait_until")
