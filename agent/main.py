@@ -249,7 +249,8 @@ class Agent:
         verdict = offline_verdict(allowlist, cred, now_s=time.time(), synced=now.wall_synced, spent_cents=0)
         if verdict.entry and allowlist:
             spent = offline_spending_cents(allowlist, self._offline_spent(verdict.entry.visit))
-            verdict = offline_verdict(allowlist, cred, now_s=time.time(), synced=now.wall_synced, spent_cents=spent)
+            verdict = offline_verdict(allowlist, cred, now_s=time.time(), synced=now.wall_synced, spent_cents=spent,
+                                      digest=verdict.digest)  # fmt: skip
         visit = verdict.entry.visit if verdict.entry else None
         record = OfflineAuth(kind=cred.kind, credential=verdict.digest, accepted=verdict.accepted,
                              reason=verdict.reason, visit=visit)  # fmt: skip
@@ -261,7 +262,7 @@ class Agent:
             track, events = self._end_unclaimed(self.tracks[track.machine], now), []
             track, more = open_session(track, now, session_id=session_id, auth="offline", visit=visit,
                                        credential=verdict.digest, holder=who,
-                                       display_name=verdict.entry.display_name)  # fmt: skip
+                                       display_name=f"#{verdict.entry.visit}")  # fmt: skip
             events += more
             self._offline_s.setdefault(verdict.entry.visit, {})
         self._commit(track, events)

@@ -18,6 +18,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from broker.connection import MqttConfig, read_mqtt
+from broker.messages import KDF_MAX_MEMORY_KIB, KDF_MAX_TIME_COST
 from broker.settings import ConfigError, Settings
 
 PRINTER_KINDS = ("none", "dummy", "file", "serial", "usb", "network")
@@ -80,7 +81,11 @@ class BillingConfig:
     pin_digits: int = 6
     lockout_failures: int = 5
     lockout_window_s: int = 900
+    backoff_base_s: int = 2
+    backoff_max_s: int = 60
     allowlist_validity_s: int = 12 * 3600
+    allowlist_time_cost: int = 2
+    allowlist_memory_kib: int = 8_192
     offline_credit_cap_cents: int = 2000
     live_cost: bool = True
     stall_s: float = 60.0
@@ -189,6 +194,12 @@ def _timezone(s: Settings) -> str:
     return name
 
 
+def _at_most(s: Settings, key: str, value: int, limit: int) -> int:
+    if value > limit:
+        raise s.error(key, f"must be at most {limit} (agents refuse dearer allow-lists), not {value}")
+    return value
+
+
 def _billing(s: Settings) -> BillingConfig:
     d = BillingConfig()
     return BillingConfig(
@@ -198,7 +209,13 @@ def _billing(s: Settings) -> BillingConfig:
         pin_digits=s.integer("pin_digits", d.pin_digits, minimum=6),
         lockout_failures=s.integer("lockout_failures", d.lockout_failures, minimum=1),
         lockout_window_s=s.integer("lockout_window_s", d.lockout_window_s, minimum=1),
+        backoff_base_s=s.integer("backoff_base_s", d.backoff_base_s, minimum=1),
+        backoff_max_s=s.integer("backoff_max_s", d.backoff_max_s, minimum=1),
         allowlist_validity_s=s.integer("allowlist_validity_s", d.allowlist_validity_s, minimum=60),
+        allowlist_time_cost=_at_most(s, "allowlist_time_cost", s.integer("allowlist_time_cost",
+                                     d.allowlist_time_cost, minimum=1), KDF_MAX_TIME_COST),
+        allowlist_memory_kib=_at_most(s, "allowlist_memory_kib", s.integer("allowlist_memory_kib",
+                                      d.allowlist_memory_kib, minimum=8), KDF_MAX_MEMORY_KIB),
         offline_credit_cap_cents=s.integer(
             "offline_credit_cap_cents", d.offline_credit_cap_cents, minimum=0
         ),

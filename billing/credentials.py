@@ -7,8 +7,10 @@
 A badge UID is an identifier, not a secret: it is stored as HMAC(pepper, UID). A PIN is stored
 as Argon2id of HMAC(pepper, PIN) — the pepper lives in a file outside the database. A few bits
 of another HMAC (``bucket``) pick which Argon2 hashes to try, so a PIN check costs one or two
-hashes, not one per open visit. ``offline_digest`` is the allow-list form
-(``broker.messages.credential_digest``) with a salt derived from the pepper.
+hashes, not one per open visit. For the allow-lists, which digest every credential afresh under
+each list's own salt, the secret is also kept sealed (AES-GCM under a key derived from the
+pepper, bound to the credential's kind): ``unseal`` gives it back to billing, and only with the
+pepper.
 """
 
 from __future__ import annotations
@@ -20,13 +22,14 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billing.audit import audit
 from billing.errors import InvalidOperation, NotFound
 from billing.models import Credential, Visit
-from broker.messages import credential_digest
 
 BUCKETS = 64
 # OWASP's Argon2id baseline (19 MiB, 2 passes): ~20 ms, few checks per PIN thanks to buckets.
@@ -49,9 +52,21 @@ def pin_bucket(pepper: str, pin: str) -> int:
     return _mac(pepper, "bucket:" + pin)[0] % BUCKETS
 
 
-def allowlist_salt(pepper: str) -> str:
-    """One stable salt for every allow-list: billing never keeps a PIN to re-digest it."""
-    return _mac(pepper, "allowlist-salt").hex()[:32]
+def seal(pepper: str, kind: str, secret: str) -> str:
+    """The secret encrypted for billing alone: hex of nonce + AES-GCM ciphertext."""
+    nonce = secrets.token_bytes(12)
+    return (nonce + AESGCM(_mac(pepper, "seal")).encrypt(nonce, secret.encode(), kind.encode())).hex()
+
+
+def unseal(pepper: str, credential: Credential) -> str | None:
+    """The credential's PIN or UID, or None if it has no sealed copy or the pepper changed."""
+    if not credential.sealed_secret:
+        return None
+    try:
+        raw = bytes.fromhex(credential.sealed_secret)
+        return AESGCM(_mac(pepper, "seal")).decrypt(raw[:12], raw[12:], credential.kind.encode()).decode()
+    except (ValueError, InvalidTag):
+        return None
 
 
 def _pin_mac(pepper: str, pin: str) -> str:
@@ -107,8 +122,7 @@ def issue_pin(db: Session, pepper: str, visit: Visit, digits: int = 6) -> str:
             kind="pin",
             secret_hash=HASHER.hash(_pin_mac(pepper, pin)),
             bucket=pin_bucket(pepper, pin),
-            offline_digest=credential_digest("pin", pin, allowlist_salt(pepper)),
-            allowlist_salt=allowlist_salt(pepper),
+            sealed_secret=seal(pepper, "pin", pin),
         )
     )
     return pin
@@ -128,8 +142,7 @@ def bind_badge(db: Session, pepper: str, visit: Visit, uid: str) -> Credential:
         visit=visit,
         kind="badge",
         secret_hash=badge_hash(pepper, uid),
-        offline_digest=credential_digest("badge", uid, allowlist_salt(pepper)),
-        allowlist_salt=allowlist_salt(pepper),
+        sealed_secret=seal(pepper, "badge", uid),
     )
     db.add(credential)
     db.flush()
@@ -168,3 +181,8 @@ def unlock_credential(db: Session, credential_id: int, actor: str) -> Credential
     audit(db, actor, "unlock_credential", f"credential {credential_id}", f"visit {credential.visit_id}")
     return credential
 
+
+def locked_credentials(db: Session) -> list[Credential]:
+    """Credentials of visits not yet closed that refusals locked: staff unlock them at the desk."""
+    query = select(Credential).join(Visit).where(Credential.locked, Visit.state != "closed")
+    return list(db.scalars(query.order_by(Credential.id)))

@@ -32,6 +32,7 @@ MAXLEN = 10_000
 FIELDS = (
     "machine", "agent", "state", "online", "job", "progress", "elapsed_s", "remaining_s",
     "temperatures", "session", "user", "cost_cents", "updated", "offline_since",
+    "pin_wait_until", "pin_failures",
 )  # fmt: skip
 
 
@@ -113,6 +114,19 @@ class LiveState:
         elif state.user is None and self._redis.hget(machine_key(state.machine), "session") == state.session:
             del fields["user"]  # a print attached at the desk: billing knows who, the agent does not
         self._write(state.machine, fields)
+
+    def pin_wait(self, machine: str, until_s: int | None, failures: int = 0) -> None:
+        """Show that the machine's PIN pad waits after wrong PINs (``None``: it listens again)."""
+        fields = {"pin_wait_until": _text(until_s), "pin_failures": str(failures) if until_s else ""}
+        self._write(machine, fields)
+
+    def pin_waiting(self) -> set[str]:
+        """Machines whose card says their PIN pad waits (what a restarted billing must check)."""
+        machines = sorted(str(m) for m in self._redis.smembers(MACHINES))
+        pipe = self._redis.pipeline(transaction=False)
+        for machine in machines:
+            pipe.hget(machine_key(machine), "pin_wait_until")
+        return {m for m, until in zip(machines, pipe.execute(), strict=True) if until}
 
     def cost(self, machine: str, session: str, cents: int | None, user: str | None = None) -> None:
         """Cost so far of the machine's current session (ignored if another session runs now).

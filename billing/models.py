@@ -252,8 +252,10 @@ class Credential(Base):
     """A badge bound to a visit (``secret_hash`` = HMAC of the UID) or a visit's PIN.
 
     A PIN is stored as Argon2id of HMAC(pepper, PIN); ``bucket`` (a few bits of another HMAC)
-    narrows which hashes to try. ``offline_digest`` is the allow-list form. Refusals are
-    counted; after repeated ones the credential locks until staff unlock it.
+    narrows which hashes to try. ``sealed_secret`` is the PIN or UID encrypted under a key
+    derived from the pepper (AES-GCM), so each allow-list can digest it under a fresh salt; a
+    copy of the database alone opens none. Refusals are counted; after repeated ones the
+    credential locks until staff unlock it.
     """
 
     __tablename__ = "credentials"
@@ -263,8 +265,7 @@ class Credential(Base):
     kind: Mapped[str] = mapped_column(String(10))  # badge | pin
     secret_hash: Mapped[str] = mapped_column(String(200), index=True)
     bucket: Mapped[int | None] = mapped_column(Integer)
-    offline_digest: Mapped[str | None] = mapped_column(String(128))
-    allowlist_salt: Mapped[str | None] = mapped_column(String(64))
+    sealed_secret: Mapped[str | None] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     failures: Mapped[int] = mapped_column(Integer, default=0)
     first_failure_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -456,15 +457,36 @@ class AuditEntry(Base):
     detail: Mapped[str | None] = mapped_column(Text)
 
 
+class AllowlistGrant(Base):
+    """One entry of an allow-list billing published: what an offline acceptance can be matched to.
+
+    An agent reports an offline acceptance by the entry's digest; ``(agent, digest)`` finds which
+    credential and visit billing had put on that agent's list, and until when.
+    """
+
+    __tablename__ = "allowlist_grants"
+    __table_args__ = (Index("ix_allowlist_grants_agent_digest", "agent", "digest"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agent: Mapped[str] = mapped_column(String(63))
+    digest: Mapped[str] = mapped_column(String(128))
+    salt: Mapped[str] = mapped_column(String(64))
+    credential_id: Mapped[int] = mapped_column(ForeignKey("credentials.id"))
+    visit_id: Mapped[int] = mapped_column(ForeignKey("visits.id"), index=True)
+    machines: Mapped[str] = mapped_column(Text)  # space-separated machine ids
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class AuthLockout(Base):
-    """Wrong PINs at one terminal (a machine): counted in a window, locked until staff unlock."""
+    """Wrong PINs at one terminal (a machine) in a row, and until when it ignores PINs."""
 
     __tablename__ = "auth_lockouts"
 
     terminal: Mapped[str] = mapped_column(String(63), primary_key=True)
     failures: Mapped[int] = mapped_column(Integer, default=0)
-    window_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_failure_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class StaffUser(Base):
@@ -478,4 +500,18 @@ class StaffUser(Base):
     role: Mapped[str] = mapped_column(String(10), default="staff")  # ROLES
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # every session carries the generation it was opened in; logout and a new password bump it,
+    # which ends all of that user's sessions on the server, whatever cookies are still around
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class LoginThrottle(Base):
+    """Failed staff logins per account (``user:alice``) or per address (``addr:192.0.2.7``)."""
+
+    __tablename__ = "login_throttles"
+
+    key: Mapped[str] = mapped_column(String(120), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

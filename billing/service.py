@@ -1,15 +1,16 @@
 """The billing service: ingest, authorization, allow-lists and live state, wired together.
 
     service = BillingService(ServerConfig.from_file(path))
-    service.start()          # two MQTT connections, two worker threads
+    service.start()          # two MQTT connections, three worker threads
     ...
     service.stop()
 
 Threads: paho's network threads only enqueue. The ingest thread commits batches of events,
 publishes the retained acks, then PUBACKs (so an event is acknowledged to the broker only
 once it is in the ledger) and asks for resends. The control thread answers auth requests,
-applies status and machine state to Redis, republishes allow-lists that changed and writes
-the live "cost so far". Each catches, logs and goes on: a bad message or a lost Redis never
+applies status and machine state to Redis, notices allow-lists that changed and writes
+the live "cost so far"; the allow-list thread digests those lists (one Argon2id hash per entry)
+and publishes them. Each catches, logs and goes on: a bad message or a lost Redis never
 stops billing. Whatever a message raises while it is handled is recorded among rejected
 messages (and, for events, acked); a loop that dies anyway is restarted and counted. The main
 thread (``run``) writes a health report to Redis and feeds systemd's watchdog only while both
@@ -36,7 +37,8 @@ from paho.mqtt.properties import Properties
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from billing.auth import AllowlistTracker, allowlists, decide
+from billing.allowlists import AllowlistTracker, Plan, build, plans
+from billing.auth import decide
 from billing.bus import Bus
 from billing.charges import cost_so_far, price_ended
 from billing.config import ServerConfig
@@ -45,6 +47,7 @@ from billing.grants import grant_offline, grant_online, visit_number
 from billing.health import Parts
 from billing.ingest import BatchResult, Inbox, Received
 from billing.live import LiveState
+from billing.lockouts import slowed_terminals
 from billing.models import UsageSession, rejected, utcnow
 from billing.money import to_cents
 from broker import topics
@@ -97,6 +100,8 @@ class BillingService:
         self._agents: dict[str, str] = {}  # machine → agent, from statuses
         self._statuses: dict[str, AgentStatus] = {}  # agent → last status applied (Redis may forget it)
         self._allowlists = AllowlistTracker()
+        self._allowlist_queue: queue.Queue[dict[str, Plan]] = queue.Queue()
+        self._pin_waits: dict[str, tuple[int, int]] | None = None  # machine → (until, failures) on the board
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._pending: list[Received] = []  # a batch that could not be committed yet
@@ -108,7 +113,8 @@ class BillingService:
     # -- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._threads = [self._thread("ingest", self._ingest_loop), self._thread("control", self._control_loop)]
+        self._threads = [self._thread("ingest", self._ingest_loop), self._thread("control", self._control_loop),
+                         self._thread("allowlists", self._allowlist_loop)]  # fmt: skip
         for thread in self._threads:
             thread.start()
         self.events.start(self._on_event, [(topics.pattern("events"), 1)])
@@ -278,7 +284,7 @@ class BillingService:
 
     def _answer(self, agent: str, request: AuthRequest, properties: Any) -> None:
         with self.factory.begin() as db:
-            response = decide(db, request, pepper=self.config.pepper, rules=self.config.billing)
+            response = decide(db, request, pepper=self.config.pepper, rules=self.config.billing, agent=agent)
             visit_id = visit_number(response.visit) if response.allow else None
             if visit_id is not None:
                 grant_online(db, agent, request, visit_id)  # what a session_started may claim
@@ -286,7 +292,12 @@ class BillingService:
         correlation = getattr(properties, "CorrelationData", None)
         if correlation is not None:
             reply.CorrelationData = correlation
-        topic = getattr(properties, "ResponseTopic", None) or topics.auth_resp(agent)
+        # the answer goes to the asking agent's own topic, never where the request points: billing
+        # may write anywhere, so a ResponseTopic naming another agent's topic would speak for billing
+        topic = topics.auth_resp(agent)
+        named = getattr(properties, "ResponseTopic", None)
+        if named not in (None, topic):
+            log.warning("%s asked for an answer on %s; answering on %s", agent, named, topic)
         self.control.publish(topic, encode(response), properties=reply)
         log.info("%s %s at %s: %s", "allowed" if response.allow else "refused", request.kind,
                  request.machine, response.reason)  # fmt: skip
@@ -325,14 +336,48 @@ class BillingService:
             if not self.live.knows(agent):  # Redis restarted empty: agents only say it on reconnect
                 self.live.status(agent, status)
         with self.factory() as db:
-            lists = allowlists(db, pepper=self.config.pepper, rules=self.config.billing)
-        for agent, allowlist in self._allowlists.changed(lists).items():
-            published = within_size_limit(allowlist)
-            with self.factory.begin() as db:
-                grant_offline(db, agent, published)  # recorded before any agent can act on it
-            self.control.publish(topics.allowlist(agent), encode(published), retain=True)
+            wanted = plans(db, rules=self.config.billing)
+        changed = self._allowlists.changed(wanted)
+        if changed:
+            self._allowlist_queue.put(changed)
+        self._show_pin_waits()
         if self.config.billing.live_cost:
             self._live_costs()
+
+    def _allowlist_loop(self) -> None:
+        """Digest and publish the lists whose plan changed (a hash per entry: not on the control thread)."""
+        while not self._stop.is_set():
+            try:
+                changed = self._allowlist_queue.get(timeout=self.config.billing.tick_s)
+            except queue.Empty:
+                continue
+            while not self._allowlist_queue.empty():  # only the newest plan of each agent matters
+                changed |= self._allowlist_queue.get_nowait()
+            for agent, plan in changed.items():
+                try:
+                    with self.factory.begin() as db:
+                        allowlist = build(db, agent, plan, pepper=self.config.pepper, rules=self.config.billing)
+                        allowlist = within_size_limit(allowlist)
+                        grant_offline(db, agent, allowlist)  # recorded before any agent can act on it
+                except SQLAlchemyError:
+                    log.exception("cannot build the allow-list of %s; trying again", agent)
+                    self._allowlists.forget(agent)
+                    continue
+                self.control.publish(topics.allowlist(agent), encode(allowlist), retain=True)
+
+    def _show_pin_waits(self) -> None:
+        """Put on the board which PIN pads wait after wrong PINs; clear those that listen again."""
+        with self.factory() as db:
+            slowed = slowed_terminals(db, utcnow())
+        waits = {m: (int(until.timestamp()), failures) for m, (until, failures) in slowed.items()}
+        if self._pin_waits is None:  # just started: whatever the board still shows may be over
+            self._pin_waits = {machine: (0, 0) for machine in self.live.pin_waiting()}
+        for machine in self._pin_waits.keys() - waits.keys():
+            self.live.pin_wait(machine, None)
+        for machine, (until, failures) in waits.items():
+            if self._pin_waits.get(machine) != (until, failures):
+                self.live.pin_wait(machine, until, failures)
+        self._pin_waits = waits
 
     def _live_costs(self) -> None:
         with self._costs_lock:

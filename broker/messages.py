@@ -15,7 +15,6 @@ filament up to 10 km). Field checks live in each field's metadata (``check=``).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 import re
@@ -24,6 +23,8 @@ import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, Union
+
+import argon2.low_level
 
 from broker.errors import BadMessage
 from broker.topics import is_id
@@ -279,24 +280,46 @@ class AuthResponse:
 
 @dataclass(frozen=True)
 class AllowEntry:
-    """A credential the agent may accept offline: its digest (see ``credential_digest``)."""
+    """A credential the agent may accept offline: its digest (see ``credential_digest``).
+
+    No name: a list copied off a stolen SD card says which visit, never who.
+    """
 
     credential: str = field(metadata=_c(_digest))
     kind: str = field(metadata=_c(_one_of(*CREDENTIAL_KINDS)))
     visit: str = field(metadata=_c(_text_of(20)))
     expires: int = field(metadata=_c(_unix_s))  # unix seconds
-    display_name: str | None = field(default=None, metadata=_c(_label))
     machines: tuple[str, ...] = field(default=(), metadata=_c(_each(_ident, 64)))
+
+
+def _salt(value: Any) -> str | None:
+    return None if 16 <= len(value) <= 64 else "must be 16 to 64 characters (Argon2 needs 8 bytes or more)"
+
+
+def _kdf_time(value: Any) -> str | None:
+    return None if 1 <= value <= KDF_MAX_TIME_COST else f"must be 1 to {KDF_MAX_TIME_COST}"
+
+
+def _kdf_memory(value: Any) -> str | None:
+    # bounded so that a list cannot make a 512 MB Pi swap or take seconds per PIN
+    return None if 8 <= value <= KDF_MAX_MEMORY_KIB else f"must be 8 to {KDF_MAX_MEMORY_KIB} KiB"
 
 
 @dataclass(frozen=True)
 class Allowlist:
-    """Retained per agent: what it may accept while billing is unreachable."""
+    """Retained per agent: what it may accept while billing is unreachable.
+
+    ``salt`` is drawn afresh for every list; the digests are Argon2id with the list's own cost
+    (``time_cost`` passes over ``memory_kib``), so a table built against one list is no use
+    against the next one.
+    """
 
     issued: int = field(metadata=_c(_unix_s))  # unix seconds
-    salt: str = field(metadata=_c(_text_of(128)))
+    salt: str = field(metadata=_c(_salt))
     credit_cap_cents: int = field(metadata=_c(_count))
     entries: tuple[AllowEntry, ...] = ()
+    time_cost: int = field(default=2, metadata=_c(_kdf_time))
+    memory_kib: int = field(default=8_192, metadata=_c(_kdf_memory))
     # highest hourly price per machine, so the agent can tell when offline use reaches the cap
     rates_cents_per_hour: dict[str, int] = field(default_factory=dict, metadata=_c(_each(_count, 64)))
 
@@ -322,15 +345,23 @@ MESSAGE_FOR_TOPIC: dict[str, type[Any]] = {
     "cmd": Command,
 }
 
-DIGEST_ITERATIONS = 20_000
+KDF_MAX_TIME_COST = 10
+KDF_MAX_MEMORY_KIB = 65_536
 
 
-def credential_digest(kind: str, secret: str, salt: str) -> str:
-    """How an allow-list names a credential without carrying it (PBKDF2-SHA256, per-list salt)."""
-    raw = hashlib.pbkdf2_hmac(
-        "sha256", f"{kind}:{secret}".encode(), salt.encode(), DIGEST_ITERATIONS
-    )
+def credential_digest(kind: str, secret: str, salt: str, *, time_cost: int = 2, memory_kib: int = 8_192) -> str:
+    """How an allow-list names a credential without carrying it: Argon2id under the list's salt."""
+    raw = argon2.low_level.hash_secret_raw(
+        f"{kind}:{secret}".encode(), salt.encode(), time_cost=time_cost, memory_cost=memory_kib,
+        parallelism=1, hash_len=32, type=argon2.low_level.Type.ID,
+    )  # fmt: skip
     return raw.hex()
+
+
+def list_digest(allowlist: Allowlist, kind: str, secret: str) -> str:
+    """``credential_digest`` with this list's salt and cost."""
+    return credential_digest(kind, secret, allowlist.salt, time_cost=allowlist.time_cost,
+                             memory_kib=allowlist.memory_kib)  # fmt: skip
 
 
 # -- encoding -------------------------------------------------------------------------------

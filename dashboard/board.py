@@ -40,6 +40,8 @@ class Card:
     cost_cents: int | None
     offline_since: datetime | None
     updated: datetime | None
+    pin_wait_until: datetime | None = None  # the PIN pad ignores PINs until then (wrong PINs)
+    pin_failures: int = 0
 
     @property
     def shown_state(self) -> str:
@@ -93,7 +95,8 @@ def machine_card(fields: dict[str, str], name: str | None = None) -> Card:
         progress=_float(fields.get("progress")), elapsed_s=_int(fields.get("elapsed_s")),
         ends_at=ends_at, temperatures=_temperatures(fields.get("temperatures")),
         cost_cents=_int(fields.get("cost_cents")), offline_since=_moment(fields.get("offline_since")),
-        updated=updated,
+        updated=updated, pin_wait_until=_moment(fields.get("pin_wait_until")),
+        pin_failures=_int(fields.get("pin_failures")) or 0,
     )  # fmt: skip
 
 

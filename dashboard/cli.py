@@ -95,3 +95,68 @@ def erase_command(config_path: Path, ref: str | None, visit_id: int | None) -> N
     finally:
         engine.dispose()
     click.echo(f"erased {'customer ' + ref if ref else f'the name of visit {visit_id}'}")
+
+
+@admin.command("locks")
+@CONFIG_OPTION
+def locks_command(config_path: Path) -> None:
+    """List PIN pads slowed down by wrong PINs and credentials locked after refusals."""
+    from sqlalchemy.orm import Session
+
+    from billing.credentials import locked_credentials
+    from billing.database import make_engine
+    from billing.lockouts import slowed_terminals
+    from billing.models import utcnow
+
+    engine = make_engine(load_config(config_path).database_url)
+    with Session(engine) as db:
+        for terminal, (until, failures) in slowed_terminals(db, utcnow()).items():
+            click.echo(
+                f"terminal {terminal}: ignores PINs until {until:%Y-%m-%d %H:%M:%S} UTC ({failures} wrong PINs)"
+            )
+        for credential in locked_credentials(db):
+            click.echo(
+                f"credential {credential.id}: the {credential.kind} of visit {credential.visit_id} is locked"
+            )
+    engine.dispose()
+
+
+@admin.command("unlock")
+@CONFIG_OPTION
+@click.option(
+    "--terminal", default=None, help="A machine id whose PIN pad should listen again now."
+)
+@click.option(
+    "--credential", "credential_id", type=int, default=None, help="A locked credential's number."
+)
+@click.option(
+    "--actor",
+    default=os.environ.get("USER", "cli"),
+    show_default=True,
+    help="Who, for the audit log.",
+)
+def unlock_command(
+    config_path: Path, terminal: str | None, credential_id: int | None, actor: str
+) -> None:
+    """Lift a PIN pad's wait or unlock a credential (audited)."""
+    from sqlalchemy.orm import Session
+
+    from billing.credentials import unlock_credential
+    from billing.database import make_engine
+    from billing.lockouts import lift
+
+    if (terminal is None) == (credential_id is None):
+        raise click.UsageError("give either --terminal or --credential")
+    engine = make_engine(load_config(config_path).database_url)
+    try:
+        with Session(engine) as db:
+            if terminal is not None:
+                lift(db, terminal, actor=actor)
+            else:
+                unlock_credential(db, credential_id or 0, actor)
+            db.commit()
+    except BillingError as err:
+        raise click.ClickException(str(err)) from err
+    finally:
+        engine.dispose()
+    click.echo(f"unlocked {'terminal ' + terminal if terminal else f'credential {credential_id}'}")

@@ -18,9 +18,10 @@ from sqlalchemy import select
 
 from billing.catalogue import active_items, add_item
 from billing.charges import attach_session, cost_so_far, unassigned_sessions
-from billing.credentials import unlock_credential
+from billing.credentials import locked_credentials, unlock_credential
 from billing.errors import BillingError, NotFound
-from billing.models import Category, Credential
+from billing.lockouts import lift, slowed_terminals
+from billing.models import Category, Credential, Machine, utcnow
 from billing.visits import (
     add_discount,
     closable,
@@ -46,7 +47,19 @@ def actor() -> str:
 def index() -> ResponseReturnValue:
     db = ledger()
     return render_template("desk/index.html", visits=list_open_visits(db),
-                           unassigned=unassigned_sessions(db))  # fmt: skip
+                           unassigned=unassigned_sessions(db), slowed=slowed_terminals(db, utcnow()),
+                           locked=locked_credentials(db))  # fmt: skip
+
+
+@bp.route("/terminal/<terminal>/lift", methods=["POST"])
+def lift_terminal(terminal: str) -> ResponseReturnValue:
+    """Let a PIN pad slowed down by wrong PINs listen again at once (audited)."""
+    if not ActionForm().validate_on_submit() or ledger().get(Machine, terminal) is None:
+        abort(400)
+    lift(ledger(), terminal, actor=actor())
+    ledger().commit()
+    flash(_("The PIN pad of %(machine)s listens again.", machine=terminal), "ok")
+    return redirect(url_for("desk.index"))
 
 
 def _checkin_form() -> CheckInForm:

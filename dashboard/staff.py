@@ -2,6 +2,10 @@
 
     create_user(db, "alice", "correct horse", role="admin", actor="setup"); db.commit()
     user = authenticate(db, "alice", "correct horse")     # StaffLogin or None
+    end_sessions(db, user_row, actor="alice")             # every session of alice ends
+
+Flask-Login keeps ``StaffLogin.get_id()`` — ``"<id>:<generation>"`` — in the session; ``load``
+accepts it only while the user's ``session_generation`` in the database is still that one.
 """
 
 from __future__ import annotations
@@ -32,13 +36,14 @@ class StaffLogin:
     id: int
     username: str
     role: str
+    generation: int = 0
 
     is_authenticated = True
     is_active = True
     is_anonymous = False
 
     def get_id(self) -> str:
-        return str(self.id)
+        return f"{self.id}:{self.generation}"
 
     @property
     def is_admin(self) -> bool:
@@ -46,7 +51,7 @@ class StaffLogin:
 
     @classmethod
     def of(cls, user: StaffUser) -> StaffLogin:
-        return cls(user.id, user.username, user.role)
+        return cls(user.id, user.username, user.role, user.session_generation)
 
 
 def check_password(password: str) -> None:
@@ -74,9 +79,19 @@ def create_user(db: Session, username: str, password: str, *, role: str, actor: 
 
 
 def set_password(db: Session, user: StaffUser, password: str, *, actor: str) -> None:
+    """A new password; every session the user had open ends."""
     check_password(password)
     user.password_hash = HASHER.hash(password)
-    audit(db, actor, "set_password", f"user {user.username}")
+    user.session_generation += 1
+    audit(db, actor, "set_password", f"user {user.username}", "all sessions ended")
+
+
+def end_sessions(db: Session, user_id: int, *, actor: str, reason: str = "logout") -> None:
+    """End every session of this user, on every browser (the caller commits)."""
+    user = db.get(StaffUser, user_id)
+    if user is not None:
+        user.session_generation += 1
+        audit(db, actor, reason, f"user {user.username}", "all sessions ended")
 
 
 def _verify(password_hash: str, password: str) -> bool:
@@ -101,9 +116,12 @@ def authenticate(db: Session, username: str, password: str) -> StaffLogin | None
     return StaffLogin.of(user)
 
 
-def load(db: Session, user_id: str) -> StaffLogin | None:
-    """The session's user, if it still exists and is active (a disabled user is logged out)."""
-    if not user_id.isdigit():
-        return None
+def load(db: Session, session_id: str) -> StaffLogin | None:
+    """The session's user while active and the session's generation is still current."""
+    user_id, _, generation = session_id.partition(":")
+    if not user_id.isdigit() or not generation.isdigit():
+        return None  # also a cookie from before sessions had generations
     user = db.get(StaffUser, int(user_id))
-    return StaffLogin.of(user) if user is not None and user.active else None
+    if user is None or not user.active or user.session_generation != int(generation):
+        return None
+    return StaffLogin.of(user)

@@ -187,7 +187,7 @@ def test_auth_request_gets_billing_answer_or_none(tmp_path: Path, mosquitto: Pri
 
 
 def test_retained_allowlist_is_kept_for_offline_boots(tmp_path: Path, mosquitto: PrivateMosquitto, start_link: Callable[[], Link]) -> None:
-    allowlist = Allowlist(issued=1, salt="s", credit_cap_cents=2000, rates_cents_per_hour={"laser-1": 1200})
+    allowlist = Allowlist(issued=1, salt="0123456789abcdef", credit_cap_cents=2000, rates_cents_per_hour={"laser-1": 1200})
     publisher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     publisher.connect("127.0.0.1", mosquitto.port)
     publisher.loop_start()

@@ -111,13 +111,14 @@ def test_keypad_pin_is_sent_with_hash(mock_factory: MockFactory) -> None:
 
 
 ALICE_PIN = "482913"
-SALT = "salt-1"
+SALT = "0123456789abcdef0123456789abcdef"
 
 
 def allowlist(cap: int = 5000, expires: int = 4_000_000_000, machines: tuple[str, ...] = ()) -> Allowlist:
-    entry = AllowEntry(credential=credential_digest("pin", ALICE_PIN, SALT), kind="pin", visit="v-42",
-                       expires=expires, display_name="Alice", machines=machines)  # fmt: skip
-    return Allowlist(issued=1, salt=SALT, credit_cap_cents=cap, entries=(entry,), rates_cents_per_hour={"laser-1": 1200})
+    digest = credential_digest("pin", ALICE_PIN, SALT, time_cost=1, memory_kib=64)
+    entry = AllowEntry(credential=digest, kind="pin", visit="v-42", expires=expires, machines=machines)
+    return Allowlist(issued=1, salt=SALT, credit_cap_cents=cap, entries=(entry,), rates_cents_per_hour={"laser-1": 1200},
+                     time_cost=1, memory_kib=64)  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -37,3 +37,12 @@ def test_a_badged_user_is_never_overwritten_by_the_visit_label() -> None:
     live.state(printing(PRINT, user="Alice"), "pi-printer")
     live.cost("printer-1", PRINT, 10, user="Visiteur 7")
     assert client.hget(machine_key("printer-1"), "user") == "Alice"
+
+
+def test_a_waiting_pin_pad_is_shown_and_found_again_after_a_restart() -> None:
+    live = LiveState(fakeredis.FakeRedis(decode_responses=True), clock=lambda: 1_800_000_000)
+    live.pin_wait("laser-1", 1_800_000_030, 7)
+    live.pin_wait("printer-1", None)
+    assert live.pin_waiting() == {"laser-1"}
+    live.pin_wait("laser-1", None)
+    assert live.pin_waiting() == set()

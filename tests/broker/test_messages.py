@@ -46,7 +46,7 @@ EXAMPLES = [
     m.AuthResponse(allow=True, reason="ok", session=SESSION, visit="v-12",
                    display_name="Camille", price_summary="0,50 €/min"),  # fmt: skip
     m.Allowlist(
-        issued=1, salt="s4lt", credit_cap_cents=2000, rates_cents_per_hour={"laser-1": 3000},
+        issued=1, salt="s4lt-s4lt-s4lt-s4lt", credit_cap_cents=2000, rates_cents_per_hour={"laser-1": 3000},
         entries=(m.AllowEntry(credential="d1", kind="pin", visit="v-1", expires=99,
                               machines=("laser-1",)),),  # fmt: skip
     ),
@@ -111,12 +111,24 @@ def test_bool_is_not_an_integer_nor_a_number() -> None:
         m.decode(m.MachineState, mutate(EXAMPLES[2], progress=False))
 
 
-def test_credential_digest_depends_on_salt_and_kind() -> None:
-    a = m.credential_digest("pin", "123456", "salt-a")
-    assert a == m.credential_digest("pin", "123456", "salt-a")
-    assert a != m.credential_digest("pin", "123456", "salt-b")
-    assert a != m.credential_digest("badge", "123456", "salt-a")
-    assert "123456" not in a
+def test_credential_digest_depends_on_salt_kind_and_cost() -> None:
+    a = m.credential_digest("pin", "123456", "salt-a-16-bytes!")
+    assert a == m.credential_digest("pin", "123456", "salt-a-16-bytes!")
+    assert a != m.credential_digest("pin", "123456", "salt-b-16-bytes!")
+    assert a != m.credential_digest("badge", "123456", "salt-a-16-bytes!")
+    assert a != m.credential_digest("pin", "123456", "salt-a-16-bytes!", time_cost=3)
+    assert "123456" not in a and len(a) == 64
+
+
+def test_a_list_never_asks_for_more_argon2_than_a_pi_can_give() -> None:
+    lst = m.Allowlist(issued=1, salt="0123456789abcdef", credit_cap_cents=0)
+    assert (lst.time_cost, lst.memory_kib) == (2, 8_192)
+    with pytest.raises(BadMessage, match="memory_kib"):
+        m.decode(m.Allowlist, mutate(lst, memory_kib=1_048_576))
+    with pytest.raises(BadMessage, match="time_cost"):
+        m.decode(m.Allowlist, mutate(lst, time_cost=1000))
+    with pytest.raises(BadMessage, match="salt"):
+        m.decode(m.Allowlist, mutate(lst, salt="short"))
 
 
 json_values = st.recursive(

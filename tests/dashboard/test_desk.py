@@ -11,9 +11,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from billing.config import PrinterConfig, ServerConfig
+from billing.config import BillingConfig, PrinterConfig, ServerConfig
 from billing.credentials import find_pin
 from billing.documents import PrintJob
+from billing.lockouts import count_wrong_pin, slowed_terminals
 from billing.models import AuditEntry, Credential, UsageSession, Visit, utcnow
 from billing.visits import open_visit
 from tests.dashboard.conftest import PEPPER, login
@@ -202,3 +203,32 @@ def test_the_receipt_prints_in_the_background_and_again_as_a_duplicate(
     jobs = db.query(PrintJob).order_by(PrintJob.id).all()
     assert [(j.copy, j.status) for j in jobs] == [(0, "done"), (1, "done")]
     printer.stop()
+
+
+def test_a_pin_pad_slowed_by_wrong_pins_is_lifted_from_the_desk_and_audited(
+    staff: FlaskClient, db: Session
+) -> None:
+    now = utcnow()
+    for _ in range(7):
+        count_wrong_pin(db, "laser-1", now, BillingConfig())
+    db.commit()
+    page = staff.get("/desk/").text
+    assert 'id="held"' in page and "laser-1" in page
+    assert staff.post("/desk/terminal/laser-1/lift").status_code == 302
+    assert staff.post("/desk/terminal/no-such-machine/lift").status_code == 400
+    db.expire_all()
+    assert slowed_terminals(db, now) == {}
+    assert 'id="held"' not in staff.get("/desk/").text
+    entry = db.query(AuditEntry).filter_by(action="lift_terminal").one()
+    assert (entry.actor, entry.subject, entry.detail) == ("bob", "terminal laser-1", "7 wrong PINs")
+
+
+def test_locked_credentials_of_open_visits_are_listed_on_the_desk(
+    staff: FlaskClient, db: Session
+) -> None:
+    visit_id = new_visit(db)
+    credential = db.query(Credential).filter_by(visit_id=visit_id).one()
+    credential.locked = True
+    db.commit()
+    page = staff.get("/desk/").text
+    assert 'id="held"' in page and f"/desk/visit/{visit_id}/unlock/{credential.id}" in page

@@ -125,3 +125,15 @@ def test_a_corrupt_stream_entry_is_skipped(staff: FlaskClient, live: LiveState, 
 def test_card_from_hash_fields(fields: dict[str, str], state: str, online: bool, progress: float | None) -> None:
     card = machine_card(fields)
     assert (card.shown_state, card.online, card.progress, card.temperatures) == (state, online, progress, ())
+
+
+def test_a_pin_pad_slowed_by_wrong_pins_shows_on_its_card_until_it_listens_again(
+    staff: FlaskClient, live: LiveState
+) -> None:
+    live.pin_wait("laser-1", int(NOW) + 30, 7)
+    page = staff.get("/live/").text
+    card = page[page.index('id="card-laser-1"') :]
+    card = card[: card.index("</article>")]
+    assert 'class="pin-wait"' in card and "7 PIN faux" in card
+    live.pin_wait("laser-1", None)
+    assert 'class="pin-wait"' not in staff.get("/live/").text

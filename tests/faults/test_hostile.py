@@ -21,10 +21,8 @@ from broker import topics
 from broker.messages import (
     AgentStatus,
     AuthRequest,
-    AuthResponse,
     SessionStarted,
     UsageEvent,
-    decode,
     encode,
 )
 from tests.faults.site import Site, wait_until
@@ -151,33 +149,6 @@ def test_an_agent_cannot_publish_on_another_agents_topics(site: Site) -> None:
     spoof.close()
     assert site.inbox_count() == 0 and site.rejected() == [] and site.sessions() == []
     assert spoof.received == []
-
-
-def _ask(client: Client, pin: str, machine: str = "laser-1") -> AuthResponse:
-    props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-    props.ResponseTopic = topics.auth_resp("pi-laser")
-    props.CorrelationData = os.urandom(8)
-    count = len(client.received)
-    request = AuthRequest(kind="pin", credential=pin, machine=machine, session=str(uuid.uuid4()))
-    client.publish(topics.auth_req("pi-laser"), encode(request), properties=props)
-    wait_until(lambda: len(client.received) > count, 10, "billing's answer")
-    return decode(AuthResponse, client.received[-1].payload)
-
-
-def test_six_wrong_pins_lock_the_terminal(site: Site) -> None:
-    site.start()
-    laser = Client(site, "pi-laser")
-    assert laser.connected.wait(5)
-    laser.client.subscribe(topics.auth_resp("pi-laser"), qos=1)
-    time.sleep(0.3)
-    assert _ask(laser, site.pin).allow  # the right PIN works before the guessing
-    wrong = str((int(site.pin) + 1) % 1_000_000).zfill(6)
-    answers = [_ask(laser, wrong) for _ in range(6)]
-    assert not any(a.allow for a in answers)
-    assert "locked" in answers[-1].reason and "locked" in answers[4].reason
-    seventh = _ask(laser, site.pin)
-    assert not seventh.allow and "locked" in seventh.reason
-    laser.close()
 
 
 def test_an_agent_cannot_bill_another_agents_machine(site: Site) -> None:

@@ -2,7 +2,7 @@
 usage that came after its visit closed, and filament columns wide enough for 10 km.
 
 Revision ID: ingest12
-Revises: 0004
+Revises: 0007
 Create Date: 2026-12-02 19:00:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "ingest12"
-down_revision = "0004"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

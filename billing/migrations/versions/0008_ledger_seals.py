@@ -1,7 +1,7 @@
 """Keyed seals of the ledger's links, the segments of each ledger key, and fiscal-year closures.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0008
+Revises: ingest12
 Create Date: 2026-12-02 19:10:00
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0008"
+down_revision = "ingest12"
 branch_labels = None
 depends_on = None
 
