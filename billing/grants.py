@@ -1,7 +1,6 @@
 """Who pays for a session: only billing's own decisions, recorded when billing makes them.
 
     grant_online(db, "pi-laser", request, visit_id=12)   # billing answered yes to this request
-    grant_offline(db, "pi-laser", allowlist)             # billing published these entries
     claimed_visit(db, "pi-laser", "laser-1", session_id, started)   # (Visit | None, why)
 
 A visit id in an agent's ``session_started`` is a claim to check, never a fact: an online session
@@ -12,11 +11,11 @@ and a machine the entry names. Anything else stays unclaimed until staff attach 
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from billing.models import AuthGrant, OfflineGrant, Visit
-from broker.messages import Allowlist, AuthRequest, SessionStarted
+from billing.allowlists import held_entry
+from billing.models import AuthGrant, Visit
+from broker.messages import AuthRequest, SessionStarted
 
 
 def visit_number(text: str | None) -> int | None:
@@ -32,28 +31,6 @@ def grant_online(db: Session, agent: str, request: AuthRequest, visit_id: int) -
         db.add(AuthGrant(agent=agent, session_id=request.session, machine_id=request.machine, visit_id=visit_id))
 
 
-def grant_offline(db: Session, agent: str, allowlist: Allowlist) -> None:
-    """Record the entries of an allow-list about to be published to ``agent``."""
-    for entry in allowlist.entries:
-        visit_id = visit_number(entry.visit)
-        if visit_id is None:
-            continue
-        row = _offline(db, agent, entry.credential, visit_id)
-        if row is None:
-            db.add(OfflineGrant(agent=agent, credential=entry.credential, visit_id=visit_id,
-                                machines=" ".join(sorted(entry.machines))))  # fmt: skip
-            db.flush()
-        else:
-            row.machines = " ".join(sorted(set(row.machines.split()) | set(entry.machines)))
-
-
-def _offline(db: Session, agent: str, credential: str, visit_id: int) -> OfflineGrant | None:
-    query = select(OfflineGrant).where(
-        OfflineGrant.agent == agent, OfflineGrant.credential == credential, OfflineGrant.visit_id == visit_id
-    )
-    return db.scalars(query).first()
-
-
 def claimed_visit(
     db: Session, agent: str, machine: str, session_id: str, started: SessionStarted
 ) -> tuple[Visit | None, str]:
@@ -67,8 +44,8 @@ def claimed_visit(
         return db.get(Visit, grant.visit_id), "online answer"
     if started.auth == "offline":
         visit_id = visit_number(started.visit)
-        row = _offline(db, agent, started.credential or "", visit_id) if visit_id is not None else None
-        if row is None or machine not in row.machines.split():
+        row = held_entry(db, agent, started.credential or "") if visit_id is not None else None
+        if row is None or row.visit_id != visit_id or machine not in row.machines.split():
             return None, "no allow-list entry billing gave this agent matches"
         return db.get(Visit, row.visit_id), "allow-list entry"
     return None, "nobody identified"

@@ -279,7 +279,7 @@ class UsageSession(Base):
     """A machine session, keyed by the agent-made UUID; totals grow with checkpoints.
 
     ``visit_id`` is set only on billing's own decision (an ``AuthGrant`` for this session, an
-    ``OfflineGrant`` the agent held, or staff attaching it at the desk); until then the session is
+    ``AllowlistGrant`` the agent held, or staff attaching it at the desk); until then the session is
     unclaimed. ``after_close_of`` names a closed visit the usage came too late for: it is never
     charged there, staff attach it to a new visit. Priced once ended and attached (``state``
     becomes priced).
@@ -331,21 +331,6 @@ class AuthGrant(Base):
     machine_id: Mapped[str] = mapped_column(String(63))
     visit_id: Mapped[int] = mapped_column(ForeignKey("visits.id"), index=True)
     granted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-class OfflineGrant(Base):
-    """An allow-list entry billing published to ``agent``: an offline acceptance of that digest,
-    for that visit, on one of ``machines`` (space-separated), is billing's decision too."""
-
-    __tablename__ = "offline_grants"
-    __table_args__ = (UniqueConstraint("agent", "credential", "visit_id"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    agent: Mapped[str] = mapped_column(String(63))
-    credential: Mapped[str] = mapped_column(String(128))
-    visit_id: Mapped[int] = mapped_column(ForeignKey("visits.id"), index=True)
-    machines: Mapped[str] = mapped_column(Text)
-    issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class ChargeLine(Base):

@@ -43,7 +43,7 @@ from billing.bus import Bus
 from billing.charges import cost_so_far, price_ended
 from billing.config import ServerConfig
 from billing.database import make_engine
-from billing.grants import grant_offline, grant_online, visit_number
+from billing.grants import grant_online, visit_number
 from billing.health import Parts
 from billing.ingest import BatchResult, Inbox, Received
 from billing.live import LiveState
@@ -358,7 +358,6 @@ class BillingService:
                     with self.factory.begin() as db:
                         allowlist = build(db, agent, plan, pepper=self.config.pepper, rules=self.config.billing)
                         allowlist = within_size_limit(allowlist)
-                        grant_offline(db, agent, allowlist)  # recorded before any agent can act on it
                 except SQLAlchemyError:
                     log.exception("cannot build the allow-list of %s; trying again", agent)
                     self._allowlists.forget(agent)

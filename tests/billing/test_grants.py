@@ -9,10 +9,9 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from billing.auth import allowlists
+from billing.allowlists import build, plans
 from billing.charges import attach_session, unassigned_sessions
 from billing.config import BillingConfig
-from billing.grants import grant_offline
 from billing.ingest import Inbox, Received
 from billing.models import AuditEntry, UsageSession, utcnow
 from billing.visits import open_visit, visit_total
@@ -85,9 +84,10 @@ def test_an_offline_acceptance_counts_only_with_an_entry_billing_published(
     inbox: Inbox, db: Session, pepper: str
 ) -> None:
     visit = visit_id(db, pepper)
-    lists = allowlists(db, pepper=pepper, rules=BillingConfig(), agents={"pi-laser"})
-    [entry] = [e for e in lists["pi-laser"].entries if e.visit == str(visit)]
-    grant_offline(db, "pi-laser", lists["pi-laser"])
+    rules = BillingConfig()
+    plan = plans(db, rules=rules, agents={"pi-laser"})["pi-laser"]
+    published = build(db, "pi-laser", plan, pepper=pepper, rules=rules)  # records what it publishes
+    [entry] = [e for e in published.entries if e.visit == str(visit)]
     db.commit()
     held = AgentSim("pi-laser", "laser-1")
     held.event("session_started", SessionStarted(auth="offline", visit=str(visit), credential=entry.credential))

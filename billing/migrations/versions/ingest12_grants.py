@@ -29,19 +29,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("agent", "session_id", name=op.f("pk_auth_grants")),
     )
     op.create_index(op.f("ix_auth_grants_visit_id"), "auth_grants", ["visit_id"], unique=False)
-    op.create_table(
-        "offline_grants",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("agent", sa.String(length=63), nullable=False),
-        sa.Column("credential", sa.String(length=128), nullable=False),
-        sa.Column("visit_id", sa.Integer(), nullable=False),
-        sa.Column("machines", sa.Text(), nullable=False),
-        sa.Column("issued_at", sa.DateTime(), nullable=False),
-        sa.ForeignKeyConstraint(["visit_id"], ["visits.id"], name=op.f("fk_offline_grants_visit_id_visits")),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_offline_grants")),
-        sa.UniqueConstraint("agent", "credential", "visit_id", name=op.f("uq_offline_grants_agent")),
-    )
-    op.create_index(op.f("ix_offline_grants_visit_id"), "offline_grants", ["visit_id"], unique=False)
     with op.batch_alter_table("usage_sessions", schema=None) as batch_op:
         batch_op.add_column(sa.Column("after_close_of", sa.Integer(), nullable=True))
         batch_op.alter_column("filament_mm_milli", type_=sa.BigInteger(), existing_type=sa.Integer())
@@ -53,7 +40,5 @@ def downgrade() -> None:
         batch_op.alter_column("job_estimate_mm_milli", type_=sa.Integer(), existing_type=sa.BigInteger())
         batch_op.alter_column("filament_mm_milli", type_=sa.Integer(), existing_type=sa.BigInteger())
         batch_op.drop_column("after_close_of")
-    op.drop_index(op.f("ix_offline_grants_visit_id"), table_name="offline_grants")
-    op.drop_table("offline_grants")
     op.drop_index(op.f("ix_auth_grants_visit_id"), table_name="auth_grants")
     op.drop_table("auth_grants")
