@@ -17,3 +17,8 @@ class InvalidOperation(BillingError, ValueError):
 
 class DatabaseError(BillingError, RuntimeError):
     """The database cannot be reached or migrated; the message names the URL (without password)."""
+
+
+class NotYours(BillingError, ValueError):
+    """A message about a machine or a session that belongs to another agent, or whose topic and
+    payload name different things; recorded among rejected messages."""

@@ -34,6 +34,7 @@ import paho.mqtt.client as mqtt
 import redis
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -43,12 +44,13 @@ from billing.bus import Bus
 from billing.charges import cost_so_far, price_ended
 from billing.config import ServerConfig
 from billing.database import make_engine
+from billing.errors import NotYours
 from billing.grants import grant_online, visit_number
 from billing.health import Parts
 from billing.ingest import BatchResult, Inbox, Received
 from billing.live import LiveState
 from billing.lockouts import slowed_terminals
-from billing.models import UsageSession, rejected, utcnow
+from billing.models import Machine, UsageSession, rejected, utcnow
 from billing.money import to_cents
 from broker import topics
 from broker.errors import BadMessage
@@ -263,12 +265,19 @@ class BillingService:
         try:
             where = topics.parse(message.topic)
             if where.kind == "auth_req":
-                self._answer(where.id, decode(AuthRequest, payload), message.properties)
+                request = decode(AuthRequest, payload)
+                self._owned(where.id, (request.machine,))
+                self._answer(where.id, request, message.properties)
             elif where.kind == "status":
-                self._status(where.id, decode(AgentStatus, payload))
+                status = decode(AgentStatus, payload)
+                self._owned(where.id, status.machines)
+                self._status(where.id, status)
             elif where.kind == "state" and payload:
-                self._state(decode(MachineState, payload))
-        except BadMessage as err:
+                state = decode(MachineState, payload)
+                if state.machine != where.id:
+                    raise NotYours(f"the topic names machine {where.id}, the payload {state.machine}")
+                self._state(state)
+        except (BadMessage, NotYours) as err:
             self._reject(message.topic, payload, str(err))
         except Exception as err:  # one message must never stop the control thread
             log.exception("message on %s could not be handled", message.topic)
@@ -281,6 +290,17 @@ class BillingService:
                 db.add(rejected(topic, payload, reason))
         except SQLAlchemyError:
             log.exception("cannot record the rejected message on %s", topic)
+
+    def _owned(self, agent: str, machines: tuple[str, ...]) -> None:
+        """Raise NotYours if the ledger gives one of the machines to another agent (a machine
+        nobody has yet is registered to the agent whose events first name it)."""
+        with self.factory() as db:
+            rows = db.execute(select(Machine.id, Machine.agent).where(Machine.id.in_(machines)))
+            owners = {machine: owner for machine, owner in rows}
+        for machine in machines:
+            owner = owners.get(machine)
+            if owner not in (None, agent):
+                raise NotYours(f"machine {machine} is not one of {agent}'s machines")
 
     def _answer(self, agent: str, request: AuthRequest, properties: Any) -> None:
         with self.factory.begin() as db:
@@ -311,14 +331,14 @@ class BillingService:
     def _state(self, state: MachineState) -> None:
         self.live.state(state, self._agents.get(state.machine))
         if state.session and (state.remaining_s is not None or state.progress is not None):
-            self._running_job(state.session, state.remaining_s, state.progress)
+            self._running_job(state.machine, state.session, state.remaining_s, state.progress)
 
-    def _running_job(self, session_id: str, remaining_s: int | None, progress: float | None) -> None:
+    def _running_job(self, machine: str, session_id: str, remaining_s: int | None, progress: float | None) -> None:
         """Keep "ends at 03:40" and the progress of a running print (written when they move)."""
         with self.factory.begin() as db:
             session = db.get(UsageSession, session_id)
-            if session is None or session.state != "open":
-                return
+            if session is None or session.state != "open" or session.machine_id != machine:
+                return  # not this machine's session: a state cannot reach another machine's
             if remaining_s is not None:
                 ends = utcnow() + timedelta(seconds=remaining_s)
                 old = session.expected_end_at

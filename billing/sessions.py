@@ -145,14 +145,17 @@ def _ended(db: Session, session: UsageSession, data: SessionEnded, event: UsageE
     charge_session(db, session)
 
 
+def _refuse(db: Session, agent: str, event: UsageEvent, reason: str) -> None:
+    log.warning("event %s of %s refused: %s", event.seq, agent, reason)
+    db.add(rejected(topics.agent_events(agent), encode(event), reason))
+
+
 def apply_event(db: Session, agent: str, event: UsageEvent, now: datetime) -> UsageSession | None:
     """Apply one event; returns the session it changed (None for an offline-auth record)."""
     machine = db.get(Machine, event.machine)
     if machine is not None and machine.agent not in (None, agent):
         # the broker's ACL keeps agents on their own topics; this keeps them on their own machines
-        reason = f"machine {event.machine} belongs to agent {machine.agent}, not {agent}"
-        log.warning("event %s of %s refused: %s", event.seq, agent, reason)
-        db.add(rejected(topics.agent_events(agent), encode(event), reason))
+        _refuse(db, agent, event, f"machine {event.machine} belongs to agent {machine.agent}, not {agent}")
         return None
     data = event.data
     if isinstance(data, OfflineAuth):
@@ -161,6 +164,11 @@ def apply_event(db: Session, agent: str, event: UsageEvent, now: datetime) -> Us
               f"{data.kind} {verdict} ({data.reason}) visit {data.visit}")  # fmt: skip
         return None
     session = session_for(db, agent, event, now)
+    if session.agent != agent or session.machine_id != event.machine:
+        # and on their own sessions: a session id is no secret (it is on the live board)
+        _refuse(db, agent, event, f"session {session.id} was opened by {session.agent} on "
+                                  f"{session.machine_id}, not by {agent} on {event.machine}")  # fmt: skip
+        return None
     if isinstance(data, SessionStarted):
         _started(db, agent, session, data, event, now)
     elif isinstance(data, SessionTotals):

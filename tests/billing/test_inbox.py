@@ -234,3 +234,26 @@ def test_ended_sessions_left_unpriced_are_priced_at_start(inbox: Inbox, db: Sess
     assert price_ended(db) == 1 and price_ended(db) == 0
     db.commit()
     assert visit_total(db, visit_id) == Decimal("5.50")
+
+
+def test_an_agent_cannot_end_another_agents_session(inbox: Inbox, db: Session, pepper: str) -> None:
+    """Finding 5: pi-printer sends session_ended with pi-laser's open session id, naming its own
+    machine: refused and recorded, the victim's session untouched and still priced on its own end."""
+    victim = AgentSim("pi-laser", "laser-1")
+    visit = open_visit(db, pepper=pepper, category="walk-in", actor="t").visit
+    db.commit()
+    victim.granted(db, visit.id)
+    victim.session_started(visit=str(visit.id))
+    inbox.commit(received(victim))
+    hostile = AgentSim("pi-printer", "printer-1", session=victim.session)
+    hostile.session_ended("badge_out", 360_000 // 10, 36_000)
+    assert inbox.commit(received(hostile)).acks == [("pi-printer", Ack(hostile.stream, 1))]
+    db.expire_all()
+    session = db.get(UsageSession, victim.session)
+    assert session is not None and session.state == "open" and session.busy_s == 0
+    [bad] = db.scalars(select(RejectedMessage.reason)).all()
+    assert f"session {victim.session} was opened by pi-laser on laser-1, not by pi-printer" in bad
+    victim.session_ended("badge_out", 700, 601)
+    inbox.commit(received(victim, [2]))
+    db.expire_all()
+    assert visit_total(db, visit.id) == Decimal("5.50")

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from billing.config import ServerConfig
-from billing.models import ChargeLine, InboxEvent, RejectedMessage
+from billing.models import ChargeLine, InboxEvent, Machine, RejectedMessage
 from billing.service import BillingService, within_size_limit
 from billing.visits import open_visit, visit_total
 from broker import topics
@@ -210,6 +210,29 @@ def test_live_state_in_redis_and_a_late_will_is_ignored(
     onlines = [json.loads(fields["state"])["online"] for _id, fields in changes]
     assert onlines[-1] == "0" and r.hget("fabmeter:machine:laser-1", "offline_since") != ""
     assert onlines.count("0") == 1  # the stale Will (bdseq 6) changed nothing
+
+
+def test_states_and_statuses_reach_only_the_senders_own_machines(
+    service: BillingService, agent: Recorder, db: Session, redis_server: PrivateRedis
+) -> None:
+    """Finding 5: a state naming another machine than its topic, and a status claiming a machine the
+    ledger gives another agent, are recorded as rejected; the other machine's card is untouched."""
+    from broker.messages import AgentStatus, MachineState
+
+    r = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    owner = db.scalar(select(Machine.agent).where(Machine.id == "printer-1"))
+    assert owner not in (None, "pi-laser")
+    forged = MachineState(machine="printer-1", state="error", wall_ns=1, job="forged")
+    agent.publish(topics.machine_state("laser-1"), encode(forged))
+    agent.publish(topics.agent_status("pi-laser"), encode(AgentStatus(True, 1, "1", ("laser-1", "printer-1"))))
+    deadline = time.monotonic() + 5
+    while len(db.scalars(select(RejectedMessage)).all()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+        db.expire_all()
+    reasons = sorted(db.scalars(select(RejectedMessage.reason)))
+    assert reasons == ["machine printer-1 is not one of pi-laser's machines",
+                       "the topic names machine laser-1, the payload printer-1"]  # fmt: skip
+    assert r.hget("fabmeter:machine:printer-1", "job") in (None, "")
 
 
 KILL_AFTER_COMMIT = """

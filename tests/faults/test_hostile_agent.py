@@ -138,3 +138,27 @@ def test_usage_that_arrives_after_its_visit_closed_waits_for_a_new_document(site
     site.check(jobs=site.settle())  # staff attach the late session (and the prints) to the new visit
     with site.db() as db:
         assert visit_total(db, site.visit_id) > 0
+
+
+def test_an_agent_cannot_reach_past_its_own_machines(site: Site) -> None:
+    """Finding 5: pi-laser ends pi-printer's running session (naming laser-1), sends a state naming
+    printer-1 on laser-1's topic and a status claiming printer-1: all rejected and recorded; the
+    printer's sessions are billed to the second and its live card keeps its own agent."""
+    site.start()
+    site.start_agent("pi-printer")
+    victim = wait_until(lambda: site.open_sessions("printer-1"), 30, "a printer session", site)[0]
+    hostile = Client(site, "pi-laser")
+    assert hostile.connected.wait(5)
+    ended = {"reason": "badge_out", "session_s": 30_000, "busy_s": 30_000, "job_s": 30_000}
+    hostile.publish(topics.agent_events("pi-laser"), _event(str(uuid.uuid4()), 1, "session_ended", victim.id, ended))
+    state = {"v": 1, "machine": "printer-1", "state": "error", "wall_ns": 1, "job": "forged"}
+    hostile.publish(topics.machine_state("laser-1"), json.dumps(state).encode())
+    status = {"v": 1, "online": True, "bdseq": 1, "version": "1", "machines": ["laser-1", "printer-1"]}
+    hostile.publish(topics.agent_status("pi-laser"), json.dumps(status).encode())
+    wait_until(lambda: len(site.rejected()) >= 3, 15, "three rejected messages", site)
+    hostile.close()
+    reasons = sorted(r.reason for r in site.rejected())
+    assert f"session {victim.id} was opened by pi-printer on printer-1" in reasons[1], reasons
+    site.check(jobs=site.settle())  # no 833 € session: every print billed within a unit of the truth
+    card = redis.Redis.from_url(site.redis.url, decode_responses=True).hgetall("fabmeter:machine:printer-1")
+    assert card.get("agent") == "pi-printer" and card.get("job") != "forged"
