@@ -62,7 +62,7 @@ def rows(document: Document, *, tz: tzinfo | None, by: str) -> list[tuple[str, .
             account(line, content["category"], by),
             line["description"],
             amount_text(line["amount_cents"]),
-            document.payment_method,
+            "+".join(content["payments"]),
         )  # fmt: skip
         for line in content["lines"]
     ]
