@@ -61,6 +61,8 @@ class AmountField(StringField):  # type: ignore[misc]  # wtforms ships no type h
     [minimum, maximum] is an error that names the range as the page's language writes it.
     """
 
+    data: Any  # a Decimal once validated, None while empty
+
     def __init__(self, label: Any = None, validators: Any = None, *, places: int,
                  minimum: Decimal, maximum: Decimal, **kwargs: Any) -> None:  # fmt: skip
         render_kw = {"inputmode": "decimal", "autocomplete": "off", **kwargs.pop("render_kw", {})}
@@ -137,12 +139,45 @@ class AttachForm(Form):
 
 
 class CloseForm(Form):
-    payment_method = SelectField(_l("Payment method"), validators=[DataRequired()])
-    submit = SubmitField(_l("Close and issue the receipt"))
+    """Close: a payment method that must be chosen (no default), optionally a second one for
+    part of the amount, then a confirmation naming the amount (``confirm`` and ``expected``)."""
+
+    payment_method = SelectField(_l("Payment method"), validators=[DataRequired(_l("Choose how the visitor pays."))])
+    second_method = SelectField(_l("Split: second method"), validators=[Optional()])
+    second_amount = AmountField(_l("paying (€)"), [Optional()], places=2, minimum=Decimal("0.01"),
+                                maximum=Decimal(100000))  # fmt: skip
+    confirm = HiddenField()
+    expected = HiddenField()
+    submit = SubmitField(_l("Close…"))
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
-        self.payment_method.choices = payment_choices()
+        blank = [("", str(_l("— choose —")))]
+        self.payment_method.choices = blank + payment_choices()
+        self.second_method.choices = [("", "—")] + [c for c in payment_choices() if c[0] != "free"]
+
+
+class CorrectLineForm(Form):
+    """Take a line back on an open visit: all of it (quantity empty) or down to a quantity."""
+
+    line = SelectField(_l("Line"), validators=[DataRequired()])
+    quantity = AmountField(_l("New quantity (empty: remove the line)"), [Optional()], places=3,
+                           minimum=Decimal("0.001"), maximum=Decimal(10000))  # fmt: skip
+    reason = StringField(_l("Reason"), validators=[DataRequired(), Length(max=200)])
+    submit = SubmitField(_l("Correct the line"))
+
+
+class CreditNoteForm(Form):
+    """A credit note on a closed visit's receipt: the whole of it, or the quantities typed per line."""
+
+    whole = BooleanField(_l("All that is left of the receipt"))
+    reason = StringField(_l("Reason"), validators=[DataRequired(), Length(max=200)])
+    method = SelectField(_l("Refunded by"), validators=[DataRequired()])
+    submit = SubmitField(_l("Issue the credit note"))
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.method.choices = [c for c in payment_choices() if c[0] != "free"]
 
 
 class MachineForm(Form):
