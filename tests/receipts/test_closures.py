@@ -171,3 +171,22 @@ def test_ledger_command_verifies_closes_exports_and_reprints(
     db.commit()
     broken = runner.invoke(main, ["ledger", "verify", "--config", str(config)])
     assert broken.exit_code == 1 and "BROKEN F-000001: column customer_ref" in broken.output
+
+
+def test_ledger_credit_gives_back_one_plate_and_prints_the_note(db: Session, config: Path, tmp_path: Path) -> None:
+    """A repair-café visitor refunded one plate of two, from the command line."""
+    close_with_receipt(db, walk_in(db, ("plywood-3mm", "2")), "cash", actor="a", organisation=ORG, now=D1)
+    runner = CliRunner()
+    bad = runner.invoke(main, ["ledger", "credit", "--config", str(config), "R-000001", "--reason", "x",
+                               "--line", "one=1"])  # fmt: skip
+    assert bad.exit_code == 2 and "--line 2=1" in bad.output
+    too_much = runner.invoke(main, ["ledger", "credit", "--config", str(config), "R-000001", "--reason", "x",
+                                    "--line", "1=3"])  # fmt: skip
+    assert too_much.exit_code == 1, too_much.output
+    done = runner.invoke(main, ["ledger", "credit", "--config", str(config), "R-000001",
+                                "--reason", "une plaque rendue", "--line", "1=1", "--actor", "bob"])  # fmt: skip
+    assert done.exit_code == 0 and "issued A-000001 on R-000001" in done.output, done.output
+    assert "printed A-000001" in done.output
+    assert b"A-000001" in (tmp_path / "printer.bin").read_bytes()
+    ok = runner.invoke(main, ["ledger", "verify", "--config", str(config)])
+    assert ok.exit_code == 0 and "2 documents" in ok.output, ok.output
