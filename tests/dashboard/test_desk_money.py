@@ -111,3 +111,27 @@ def test_one_plate_is_credited_from_the_visit_page_and_printed(
     note = db.query(Document).filter_by(series="A").one()
     assert note.total_cents == -450
     printer.stop()
+
+
+def test_french_numbers_are_parsed_on_the_server(staff: FlaskClient, db: Session) -> None:
+    """'2,5' plates and a '1,50' discount as typed in a browser without French locale data."""
+    import re
+
+    visit_id = new_visit(db)
+    page = staff.get(f"/desk/visit/{visit_id}").text
+    quantity = re.search(r'<input[^>]*id="item-quantity"[^>]*>', page)
+    assert quantity is not None and 'inputmode="decimal"' in quantity.group(0) and 'type="text"' in quantity.group(0)
+    assert 'value="1"' in quantity.group(0)  # prefilled the French way, not "1.000"
+    _item(staff, visit_id, "plywood-3mm", "2,5")
+    response = staff.post(f"/desk/visit/{visit_id}/discount",
+                          data={"discount-amount": "1,50", "discount-reason": "fidélité"})  # fmt: skip
+    assert response.status_code == 302, response.text
+    db.expire_all()
+    visit = db.get(Visit, visit_id)
+    assert visit is not None and [str(line.quantity.normalize()) for line in visit.lines][0] == "2.5"
+    too_big = staff.post(f"/desk/visit/{visit_id}/discount",
+                         data={"discount-amount": "150 000", "discount-reason": "x"})  # fmt: skip
+    assert too_big.status_code == 400
+    assert re.search(r"entre 0,01 et 100\s000", too_big.text), too_big.text
+    not_a_number = staff.post(f"/desk/visit/{visit_id}/item", data={"item-item": "mdf-3mm", "item-quantity": "1.234,5"})
+    assert not_a_number.status_code == 400 and "1 234,50" in not_a_number.text
