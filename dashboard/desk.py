@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from billing.catalogue import active_items, add_item
 from billing.charges import attach_session, cost_so_far, unassigned_sessions
-from billing.credentials import unlock_credential
+from billing.credentials import checked_badge_uid, unlock_credential
 from billing.errors import BillingError, InvalidOperation, NotFound
 from billing.lines import corrections, reduce_line, remove_line
 from billing.models import Category, Credential, Visit
@@ -65,6 +65,8 @@ def _checkin_form() -> CheckInForm:
     form = CheckInForm()
     query = select(Category).where(Category.active).order_by(Category.name)
     form.category.choices = [(c.code, c.name) for c in ledger().scalars(query)]
+    if not form.is_submitted() and any(code == "walk-in" for code, _name in form.category.choices):
+        form.category.data = "walk-in"  # the usual visitor; members are chosen on purpose
     return form
 
 
@@ -76,9 +78,10 @@ def check_in() -> ResponseReturnValue:
     db = ledger()
     config = current_app.config["FABMETER"]
     try:
+        badge = checked_badge_uid(form.badge.data) if (form.badge.data or "").strip() else None
         checked = open_visit(
             db, pepper=config.pepper, category=form.category.data or "", actor=actor(),
-            name=form.name.data, badge_uid=(form.badge.data or "").strip() or None,
+            name=form.name.data, badge_uid=badge,
             with_pin=bool(form.with_pin.data), pin_digits=config.billing.pin_digits,
         )  # fmt: skip
         db.commit()

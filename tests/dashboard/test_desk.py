@@ -215,3 +215,16 @@ def test_the_receipt_prints_in_the_background_and_again_as_a_duplicate(
     jobs = db.query(PrintJob).order_by(PrintJob.id).all()
     assert [(j.copy, j.status) for j in jobs] == [(0, "done"), (1, "done")]
     printer.stop()
+
+
+def test_check_in_defaults_to_walk_in_and_checks_the_badge_uid(staff: FlaskClient, db: Session) -> None:
+    form = staff.get("/desk/check-in").text
+    assert re.search(r'<option selected value="walk-in">|<option value="walk-in" selected>', form), form
+    refused = staff.post("/desk/check-in", data={"category": "walk-in", "badge": "not a badge!"})
+    assert refused.status_code == 400 and "not a badge UID" in refused.text
+    assert db.query(Visit).count() == 0
+    visit_id, _pin = check_in(staff, with_pin="", badge="04:a2:b3:c4")
+    visit = db.get(Visit, visit_id)
+    assert visit is not None and [c.kind for c in visit.credentials] == ["badge"]
+    bare = staff.post("/desk/check-in", data={"category": "walk-in"})
+    assert bare.status_code == 200 and 'id="no-credential"' in bare.text and "rattachée" in bare.text
