@@ -190,3 +190,16 @@ def test_ledger_credit_gives_back_one_plate_and_prints_the_note(db: Session, con
     assert b"A-000001" in (tmp_path / "printer.bin").read_bytes()
     ok = runner.invoke(main, ["ledger", "verify", "--config", str(config)])
     assert ok.exit_code == 0 and "2 documents" in ok.output, ok.output
+
+
+def test_a_typed_formula_lands_in_the_export_as_text(db: Session) -> None:
+    """An item named as a spreadsheet formula is neutralised (OWASP CSV injection)."""
+    from billing.models import CatalogueItem
+
+    db.add(CatalogueItem(code="evil", name='=HYPERLINK("http://x";"clic")', price_cents=100))
+    db.commit()
+    visit_id = walk_in(db, ("evil", "1"))
+    close_with_receipt(db, visit_id, "cash", actor="a", organisation=ORG, now=D1)
+    text = export_csv(db, date(2026, 11, 1), date(2026, 12, 1), tz=PARIS)
+    assert "'=HYPERLINK" in text and ';"=HYPERLINK' not in text and ";=HYPERLINK" not in text
+    assert ";1,00;" in text  # the amount stays a number
