@@ -44,6 +44,19 @@ def normalise_badge(uid: str) -> str:
     return uid.strip().upper()
 
 
+def checked_badge_uid(uid: str) -> str:
+    """A badge UID as typed or scanned at the desk, normalised, or ``InvalidOperation``.
+
+    Hex digits, an even count of 8 to 20: a 4-, 7- or 10-byte ISO 14443 UID, or the 10 digits an
+    RDM6300 125 kHz reader reports (see ``agent.readers.frame_uid``); spaces, ':' and '-' between
+    the bytes are dropped ('04:A2:B3:C4').
+    """
+    compact = "".join(ch for ch in uid.strip() if ch not in " :-\t").upper()
+    if not (8 <= len(compact) <= 20 and len(compact) % 2 == 0 and all(ch in "0123456789ABCDEF" for ch in compact)):
+        raise InvalidOperation("not a badge UID: 8 to 20 hexadecimal digits, e.g. 0A1B2C3D")
+    return compact
+
+
 def badge_hash(pepper: str, uid: str) -> str:
     return _mac(pepper, "badge:" + normalise_badge(uid)).hex()
 

@@ -65,7 +65,7 @@ class Document(Base):
     content: Mapped[str] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
-    credit_note_of: Mapped[int | None] = mapped_column(ForeignKey("documents.id"), unique=True)
+    credit_note_of: Mapped[int | None] = mapped_column(ForeignKey("documents.id"), index=True)
     issued_by: Mapped[str] = mapped_column(String(80))
 
     visit: Mapped[Visit | None] = relationship()
@@ -119,5 +119,6 @@ class PrintJob(Base):
     requested_by: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     printed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # a printer process took it
 
     document: Mapped[Document] = relationship()

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from billing.csvcells import safe_row
 from billing.documents import Document
 from billing.errors import InvalidOperation
 from billing.ledger import load
@@ -62,7 +63,7 @@ def rows(document: Document, *, tz: tzinfo, by: str) -> list[tuple[str, ...]]:
             account(line, content["category"], by),
             line["description"],
             amount_text(line["amount_cents"]),
-            document.payment_method,
+            "+".join(content["payments"]),
         )  # fmt: skip
         for line in content["lines"]
     ]
@@ -80,5 +81,5 @@ def export_csv(db: Session, first: date, end: date, *, tz: tzinfo, by: str = "ma
     writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
     writer.writerow(HEADER)
     for document in documents_between(db, start_at, end_at):
-        writer.writerows(rows(document, tz=tz, by=by))
+        writer.writerows(safe_row(row) for row in rows(document, tz=tz, by=by))
     return out.getvalue()

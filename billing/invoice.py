@@ -115,7 +115,7 @@ def invoice_text(document: Document, buyer: Buyer, *, tz: tzinfo) -> InvoiceText
         buyer=(buyer.name, *buyer.address.splitlines(), *((f"SIREN : {buyer.siren}",) if buyer.siren else ())),
         dates=tuple(dates),
         rows=tuple((r.description, r.detail, r.amount) for r in view.rows),
-        totals=(f"Total : {view.total}", *view.tax, view.payment),
+        totals=(f"Total : {view.total}", *view.tax, *view.payment.splitlines()),
         mentions=_mentions(terms),
     )  # fmt: skip
 

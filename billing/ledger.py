@@ -165,7 +165,8 @@ def closure_figures(db: Session, start: datetime, end: datetime) -> dict[str, An
     documents = _documents_between(db, start, end)
     totals: dict[str, int] = {}
     for doc in documents:
-        totals[doc.payment_method] = totals.get(doc.payment_method, 0) + doc.total_cents
+        for method, cents in load(doc.content)["payments"].items():  # a split counts each part
+            totals[method] = totals.get(method, 0) + cents
     return {
         "start": utc_text(start),
         "end": utc_text(end),
@@ -340,7 +341,7 @@ def _document_problem(db: Session, doc: Document) -> str | None:
     expected = {
         "series": doc.series, "number": doc.number, "kind": doc.kind, "visit": doc.visit_id,
         "customer_ref": doc.customer_ref, "total_cents": doc.total_cents,
-        "issued_at": utc_text(doc.issued_at), "payments": {doc.payment_method: doc.total_cents},
+        "issued_at": utc_text(doc.issued_at),
         "credit_note_of": original.reference if original is not None else None,
     }  # fmt: skip
     if "issued_by" in content:  # documents issued before it was hashed do not hold it
@@ -348,6 +349,9 @@ def _document_problem(db: Session, doc: Document) -> str | None:
     for key, value in expected.items():
         if content.get(key) != value:
             return f"column {key} says {value!r} but the hashed content says {content.get(key)!r}"
+    payments = content.get("payments") or {}
+    if next(iter(payments), None) != doc.payment_method or sum(payments.values()) != doc.total_cents:
+        return f"its payments {payments!r} do not add up to {doc.total_cents} by {doc.payment_method!r}"
     return None
 
 

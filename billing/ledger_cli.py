@@ -5,6 +5,7 @@ fabmeter ledger close-day --date 2026-11-26
 fabmeter ledger close-month --month 2026-11
 fabmeter ledger export --from 2026-11-01 --to 2026-11-30 --output novembre.csv
 fabmeter ledger reprint R-000012
+fabmeter ledger credit R-000012 --reason "une plaque rendue" --line 2=1
 """
 
 from __future__ import annotations
@@ -233,6 +234,48 @@ def reprint(config_path: Path, reference: str, actor: str | None) -> None:
                 f"{reference} duplicate n° {job.copy} not printed: {job.error}"
             )
         click.echo(f"printed {reference} (DUPLICATA n° {job.copy})")
+
+
+@ledger.command()
+@CONFIG_OPTION
+@click.argument("reference")
+@click.option("--reason", required=True, help="Why the money goes back (printed on the note).")
+@click.option("--line", "chosen", multiple=True, metavar="N=QTY",
+              help="Give back QTY of line N (1 = the first line; QTY as typed: 1 or 0,5). "
+                   "Repeatable. Without it: all that is left of the document.")  # fmt: skip
+@click.option("--method", default=None, help="How the money goes back (default: as it was paid).")
+@ACTOR_OPTION
+def credit(config_path: Path, reference: str, reason: str, chosen: tuple[str, ...], method: str | None,
+           actor: str | None) -> None:  # fmt: skip
+    """Issue a credit note (series A) on a closed document, whole or for chosen lines, and print it."""
+    from billing.documents import PrintJob
+    from billing.money import parse_decimal
+    from billing.printing import EscposTransport, run_job
+    from billing.receipts import issue_credit_note
+
+    lines = {}
+    for item in chosen:
+        position, _, quantity = item.partition("=")
+        try:
+            if not position.strip().isdigit() or int(position) < 1:
+                raise ValueError("the line is its number on the document, from 1")
+            lines[int(position) - 1] = parse_decimal(quantity, places=3)
+        except ValueError as err:
+            raise click.BadParameter(f"{item!r}: {err} (e.g. --line 2=1)", param_hint="--line") from err
+    config = load_config(config_path)
+    with _ledger(config) as db:
+        document = _document(db, reference)
+        note = issue_credit_note(db, document.id, reason, actor=_actor(actor), lines=lines or None,
+                                 method=method)  # fmt: skip
+        job = PrintJob(document=note, copy=0, requested_by=note.issued_by)
+        db.add(job)
+        db.commit()
+        click.echo(f"issued {note.reference} on {reference}")
+        job = run_job(db, job.id, EscposTransport(config.printer), columns=config.printer.columns,
+                      tz=config.organisation.zone)
+        if job.status != "done":
+            raise click.ClickException(f"{note.reference} issued but not printed: {job.error}")
+        click.echo(f"printed {note.reference}")
 
 
 def _document(db: Session, reference: str) -> Document:

@@ -123,9 +123,13 @@ def _row(line: dict[str, Any]) -> Row:
 
 
 def _payment(content: dict[str, Any]) -> str:
-    method, cents = next(iter(content["payments"].items()))
-    verb = "Remboursé" if cents < 0 else "Payé"
-    return f"{verb} par {payment_label(method)} : {cents_text(abs(cents))}"
+    """'Payé par carte bancaire : 10,00 €', one line per method of a split payment."""
+    if content["total_cents"] == 0:
+        return "Gratuit : 0,00 €"
+    return "\n".join(
+        f"{'Remboursé' if cents < 0 else 'Payé'} par {payment_label(method)} : {cents_text(abs(cents))}"
+        for method, cents in content["payments"].items()
+    )
 
 
 def tax_lines(tax: dict[str, Any]) -> tuple[str, ...]:

@@ -95,7 +95,8 @@ def render_receipt(view: DocumentView, *, columns: int = 42, copy: int = 0) -> b
     printer.set(bold=False)
     for line in view.tax:
         _para(printer, line, columns)
-    _para(printer, view.payment, columns)
+    for line in view.payment.splitlines():
+        _para(printer, line, columns)
     _footer(printer, view, columns)
     printer.cut()
     output: bytes = printer.output

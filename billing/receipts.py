@@ -12,7 +12,7 @@ printer that is off never holds a number or a visit back.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
@@ -27,7 +27,8 @@ from billing.errors import InvalidOperation, NotFound
 from billing.invoice import InvoiceTerms, terms_for
 from billing.ledger import advance, begin_locked, load, lock_chain, utc_text
 from billing.models import CatalogueItem, ChargeLine, UsageSession, Visit, utcnow
-from billing.money import HUNDRED, euros, round_cent
+from billing.money import HUNDRED, euros, format_eur, round_cent, to_cents
+from billing.payments import Payment, method_label, payments_for
 from billing.seals import seal
 from billing.visits import close_visit
 
@@ -46,7 +47,7 @@ class Spooler(Protocol):
 def close_with_receipt(
     db: Session,
     visit_id: int,
-    payment_method: str,
+    payment_method: Payment,
     *,
     actor: str,
     organisation: OrganisationConfig,
@@ -56,7 +57,9 @@ def close_with_receipt(
 ) -> Document:
     """Close the visit and issue its receipt (or a company's invoice) in one locked transaction.
 
-    ``terms`` default to the organisation's settings (due days, late-payment rate, time zone).
+    ``payment_method`` is one method ("card") or a split ({"card": Decimal("10"), "cash":
+    Decimal("2.40")}) that adds up to the total (``billing.payments``). ``terms`` default to the
+    organisation's settings (due days, late-payment rate, time zone).
     """
     terms = terms or terms_for(organisation)
     return _in_transaction(db, spooler, lambda: _close(db, visit_id, payment_method, actor,
@@ -69,15 +72,24 @@ def issue_credit_note(
     reason: str,
     *,
     actor: str,
+    lines: Mapping[int, Decimal] | None = None,
+    method: str | None = None,
     spooler: Spooler | None = None,
     now: datetime | None = None,
 ) -> Document:
-    """A credit note cancelling the whole document ``document_id``; the original stays as it was."""
+    """A credit note on document ``document_id``; the original stays as it was.
+
+    Whole (``lines`` None: what is left of it), or for chosen lines and quantities: ``lines``
+    maps a line's position on the original (0, 1, …) to the quantity taken back, e.g. one plate
+    of three, ``{1: Decimal("1")}``. Several partial notes may follow one another; together they
+    never take back more than a line's quantity, nor more than the document's total. The money
+    goes back by ``method`` (default: how the document was paid).
+    """
     reason = reason.strip()
     if not reason:
         raise InvalidOperation("a credit note needs a reason")
     return _in_transaction(
-        db, spooler, lambda: _credit(db, document_id, reason, actor, now or utcnow())
+        db, spooler, lambda: _credit(db, document_id, reason, actor, lines, method, now or utcnow())
     )
 
 
@@ -102,7 +114,7 @@ def _in_transaction(db: Session, spooler: Spooler | None, work: Callable[[], Doc
 
 
 def _close(
-    db: Session, visit_id: int, method: str, actor: str, org: OrganisationConfig, terms: InvoiceTerms,
+    db: Session, visit_id: int, payment: Payment, actor: str, org: OrganisationConfig, terms: InvoiceTerms,
     now: datetime,
 ) -> Document:  # fmt: skip
     visit = db.get(Visit, visit_id)
@@ -111,50 +123,99 @@ def _close(
     series = series_for(visit)
     chain = lock_chain(db, series)
     visit = _locked_visit(db, visit_id)  # fresh, after the lock: a second close sees it closed
-    close_visit(db, visit_id, method, actor=actor, now=now)
+    lines = _lines(db, visit_id)
+    payments = payments_for(sum(line["amount_cents"] for line in lines), payment)
+    close_visit(db, visit_id, next(iter(payments)), actor=actor, now=now)
+    visit.payment_method = method_label(payments)
     content = {
-        **_header(series, chain.last_number + 1, now, visit, method),
+        **_header(series, chain.last_number + 1, now, visit, visit.payment_method),
         "seller": {"name": org.name, "address": org.address, "siret": org.siret},
-        "lines": _lines(db, visit_id),
+        "lines": lines,
         "credit_note_of": None,
         "reason": None,
     }
     content["total_cents"] = sum(line["amount_cents"] for line in content["lines"])
-    content["payments"] = {method: content["total_cents"]}
+    content["payments"] = payments
     content["tax"] = tax_block(content["total_cents"], org)
     if series == INVOICE:
         content["invoice"] = terms.mentions(visit.opened_at, now, now)
     return _write(db, chain, content, visit_id=visit.id, actor=actor, original=None, now=now)
 
 
-def _credit(db: Session, document_id: int, reason: str, actor: str, now: datetime) -> Document:
+def _credit(
+    db: Session, document_id: int, reason: str, actor: str, chosen: Mapping[int, Decimal] | None,
+    method: str | None, now: datetime,
+) -> Document:  # fmt: skip
     chain = lock_chain(db, CREDIT_NOTE)
     original = db.get(Document, document_id, populate_existing=True)
     if original is None:
         raise NotFound(f"no document {document_id}")
     if original.kind == "credit_note":
-        raise InvalidOperation(
-            f"{original.reference} is a credit note: it cannot be cancelled again"
-        )
-    taken = db.scalars(select(Document).where(Document.credit_note_of == original.id)).first()
-    if taken is not None:
-        raise InvalidOperation(f"{original.reference} is already cancelled by {taken.reference}")
+        raise InvalidOperation(f"{original.reference} is a credit note: it cannot be cancelled again")
     source = load(original.content)
+    left = creditable(db, original)
+    lines = _credited_lines(source["lines"], left, chosen, original.reference)
+    total = sum(line["amount_cents"] for line in lines)
+    already = sum(int(load(note.content)["total_cents"]) for note in credit_notes_of(db, original.id))
+    if total >= 0 or source["total_cents"] + already + total < 0:
+        raise InvalidOperation(
+            f"this credit note would give back {format_eur(euros(-total))}, but "
+            f"{format_eur(euros(source['total_cents'] + already))} of {original.reference} is left to give back"
+        )  # fmt: skip
+    refund = method or next(iter(source["payments"]))
     content = {
         **source,
-        **_header(CREDIT_NOTE, chain.last_number + 1, now, None, original.payment_method),
+        **_header(CREDIT_NOTE, chain.last_number + 1, now, None, refund),
         "visit": source["visit"], "customer_ref": source["customer_ref"], "category": source["category"],
-        "lines": [_negated(line) for line in source["lines"]],
-        "total_cents": -source["total_cents"],
-        "payments": {original.payment_method: -source["total_cents"]},
-        "tax": _negated_tax(source["tax"]),
-        "credit_note_of": original.reference,
-        "reason": reason,
+        "lines": lines, "total_cents": total, "payments": {refund: total},
+        "tax": _tax_like(source["tax"], total), "credit_note_of": original.reference, "reason": reason,
     }  # fmt: skip
     content.pop("invoice", None)
-    return _write(
-        db, chain, content, visit_id=original.visit_id, actor=actor, original=original, now=now
-    )
+    return _write(db, chain, content, visit_id=original.visit_id, actor=actor, original=original, now=now)
+
+
+def credit_notes_of(db: Session, document_id: int) -> list[Document]:
+    query = select(Document).where(Document.credit_note_of == document_id).order_by(Document.id)
+    return list(db.scalars(query))
+
+
+def creditable(db: Session, original: Document) -> list[tuple[Decimal, int]]:
+    """Per line of ``original``: the quantity and the cents its credit notes have not taken back."""
+    source = load(original.content)
+    left = [(Decimal(line["quantity"]), int(line["amount_cents"])) for line in source["lines"]]
+    for note in credit_notes_of(db, original.id):
+        for line in load(note.content)["lines"]:
+            quantity, cents = left[line["of_line"]]  # a credited line is negative
+            left[line["of_line"]] = (quantity + Decimal(line["quantity"]), cents + line["amount_cents"])
+    return left
+
+
+def _credited_lines(
+    source: list[dict[str, Any]], left: list[tuple[Decimal, int]], chosen: Mapping[int, Decimal] | None,
+    reference: str,
+) -> list[dict[str, Any]]:  # fmt: skip
+    wanted = dict(chosen) if chosen is not None else {i: q for i, (q, _) in enumerate(left) if q > 0}
+    if not wanted:
+        raise InvalidOperation(f"nothing of {reference} is left to give back")
+    lines = []
+    for index, quantity in sorted(wanted.items()):
+        if not 0 <= index < len(source):
+            raise InvalidOperation(f"{reference} has no line {index + 1}")
+        most = left[index][0]
+        if quantity <= 0 or quantity > most or quantity != quantity.quantize(Decimal("0.001")):
+            raise InvalidOperation(
+                f"line {index + 1} of {reference}: between 0 and {most.normalize():f} can be "
+                f"given back (at most 3 decimals), not {quantity.normalize():f}"
+            )
+        lines.append(_negated(source[index], index, quantity, left[index]))
+    return lines
+
+
+def _negated(line: dict[str, Any], index: int, quantity: Decimal, left: tuple[Decimal, int]) -> dict[str, Any]:
+    """The line taken back for ``quantity``; the last of a line takes back exactly its last cents."""
+    most, cents_left = left
+    cents = cents_left if quantity == most else to_cents(Decimal(line["unit_price"]) * quantity)
+    return {**line, "quantity": str(-quantity), "amount_cents": -cents, "of_line": index}
 
 
 def _write(
@@ -231,11 +292,6 @@ def _lines(db: Session, visit_id: int) -> list[dict[str, Any]]:
     ]
 
 
-def _negated(line: dict[str, Any]) -> dict[str, Any]:
-    quantity = -Decimal(line["quantity"])
-    return {**line, "quantity": str(quantity), "amount_cents": -line["amount_cents"]}
-
-
 def tax_block(total_cents: int, org: OrganisationConfig) -> dict[str, Any]:
     """The regime mention, or VAT included in the total split into HT and TVA."""
     if org.tax_regime != "vat":
@@ -249,9 +305,9 @@ def tax_block(total_cents: int, org: OrganisationConfig) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _negated_tax(tax: dict[str, Any]) -> dict[str, Any]:
-    negated = dict(tax)
-    for key in ("net_cents", "vat_cents", "gross_cents"):
-        if key in negated:
-            negated[key] = -negated[key]
-    return negated
+def _tax_like(tax: dict[str, Any], total_cents: int) -> dict[str, Any]:
+    """The original's tax block, recomputed for a credit note's (negative) total."""
+    if tax["regime"] != "vat":
+        return dict(tax)
+    net_cents = to_cents(euros(total_cents) / (1 + Decimal(tax["rate"]) / HUNDRED))
+    return {**tax, "net_cents": net_cents, "vat_cents": total_cents - net_cents, "gross_cents": total_cents}

@@ -23,7 +23,9 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from billing.documents import Document
 from billing.errors import InvalidOperation
+from billing.ledger import load
 from billing.models import THOUSAND, Category, ChargeLine, Machine, Material, UsageSession, Visit
 from billing.money import euros
 
@@ -169,9 +171,27 @@ def takings(db: Session, period: Period, *, by: str = "machine", step: str = "da
     for cents, closed_at, machine, category, method in db.execute(query):
         assert closed_at is not None  # closed visits have a close time
         bucket = buckets.get(closed_at) or buckets.setdefault(closed_at, period.bucket(closed_at, step))
+        if by == "payment" and method and "+" in method:
+            continue  # a split payment: counted below, each method for its part
         name: str = {"machine": machine or DESK, "category": category, "payment": method or "?"}[by]
         sums[(bucket, name)] += cents
+    if by == "payment":
+        _split_payments(db, period, step, sums)
     return [Taking(bucket, name, cents) for (bucket, name), cents in sorted(sums.items())]
+
+
+def _split_payments(db: Session, period: Period, step: str, sums: dict[tuple[str, str], int]) -> None:
+    """Add what each method took on visits paid in two parts, from their receipts' payments."""
+    query = (
+        select(Document.content, Visit.closed_at)
+        .join(Visit, Document.visit_id == Visit.id)
+        .where(Visit.state == "closed", Visit.closed_at >= period.start, Visit.closed_at < period.end,
+               Visit.payment_method.contains("+"), Document.credit_note_of.is_(None))
+    )  # fmt: skip
+    for content, closed_at in db.execute(query):
+        assert closed_at is not None
+        for method, cents in load(content)["payments"].items():
+            sums[(period.bucket(closed_at, step), method)] += cents
 
 
 def totals_by_key(rows: Iterable[Taking]) -> dict[str, int]:

@@ -113,7 +113,10 @@ def open_visit(
 
 
 def add_discount(db: Session, visit_id: int, amount: Decimal, reason: str, *, actor: str) -> ChargeLine:
-    """A discount of ``amount`` euros (positive), as a negative line whose text is the reason."""
+    """A discount of ``amount`` euros (positive), as a negative line whose text is the reason.
+
+    It is at most the visit's total so far: a visit never costs less than nothing.
+    """
     reason = reason.strip()
     if not reason:
         raise InvalidOperation("a discount needs a reason")
@@ -121,6 +124,12 @@ def add_discount(db: Session, visit_id: int, amount: Decimal, reason: str, *, ac
         raise InvalidOperation(f"a discount must be more than 0,00 €, not {amount}")
     visit = _open(db, visit_id)
     cents = to_cents(amount)
+    before = to_cents(visit_total(db, visit_id))
+    if cents > before:
+        raise InvalidOperation(
+            f"a discount of {format_eur(euros(cents))} is more than the visit's total "
+            f"({format_eur(euros(before))}): a visit never costs less than 0,00 €"
+        )
     line = ChargeLine(
         visit=visit, kind="discount", description=f"Remise : {reason}", quantity_milli=1000,
         unit="", unit_price_millicents=-cents * 1000, amount_cents=-cents, created_by=actor,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -18,10 +18,14 @@ from sqlalchemy import select
 
 from billing.catalogue import active_items, add_item
 from billing.charges import attach_session, cost_so_far, unassigned_sessions
-from billing.credentials import locked_credentials, unlock_credential
-from billing.errors import BillingError, NotFound
+from billing.credentials import checked_badge_uid, locked_credentials, unlock_credential
+from billing.errors import BillingError, InvalidOperation, NotFound
+from billing.lines import corrections, reduce_line, remove_line
 from billing.lockouts import lift, slowed_terminals
-from billing.models import Category, Credential, Machine, utcnow
+from billing.models import Category, Credential, Machine, Visit, utcnow
+from billing.money import parse_decimal, to_cents
+from billing.payments import payments_for, split
+from billing.presentation import quantity_text
 from billing.visits import (
     add_discount,
     closable,
@@ -33,7 +37,16 @@ from billing.visits import (
 )
 from dashboard import receipts
 from dashboard.formats import local_zone, now
-from dashboard.forms import ActionForm, AttachForm, CheckInForm, CloseForm, DiscountForm, ItemForm
+from dashboard.forms import (
+    ActionForm,
+    AttachForm,
+    CheckInForm,
+    CloseForm,
+    CorrectLineForm,
+    CreditNoteForm,
+    DiscountForm,
+    ItemForm,
+)
 from dashboard.store import ledger
 
 bp = Blueprint("desk", __name__, url_prefix="/desk")
@@ -66,6 +79,8 @@ def _checkin_form() -> CheckInForm:
     form = CheckInForm()
     query = select(Category).where(Category.active).order_by(Category.name)
     form.category.choices = [(c.code, c.name) for c in ledger().scalars(query)]
+    if not form.is_submitted() and any(code == "walk-in" for code, _name in form.category.choices):
+        form.category.data = "walk-in"  # the usual visitor; members are chosen on purpose
     return form
 
 
@@ -77,9 +92,10 @@ def check_in() -> ResponseReturnValue:
     db = ledger()
     config = current_app.config["FABMETER"]
     try:
+        badge = checked_badge_uid(form.badge.data) if (form.badge.data or "").strip() else None
         checked = open_visit(
             db, pepper=config.pepper, category=form.category.data or "", actor=actor(),
-            name=form.name.data, badge_uid=(form.badge.data or "").strip() or None,
+            name=form.name.data, badge_uid=badge,
             with_pin=bool(form.with_pin.data), pin_digits=config.billing.pin_digits, now=now(),
         )  # fmt: skip
         db.commit()
@@ -100,8 +116,15 @@ def _forms(visit_id: int) -> dict[str, Any]:
     attach.session.choices = [
         (s.id, f"{s.machine_id} — {s.job or s.id[:8]}") for s in unassigned_sessions(db)
     ]
+    correct = CorrectLineForm(prefix="correct")
+    visit = db.get(Visit, visit_id)
+    correct.line.choices = [
+        (str(line.id), f"{line.description} ({quantity_text(str(line.quantity))} {line.unit})".strip())
+        for line in (visit.lines if visit else [])
+    ]
     return {"item_form": item, "discount_form": DiscountForm(prefix="discount"),
             "attach_form": attach, "close_form": CloseForm(prefix="close"),
+            "correct_form": correct, "credit_form": CreditNoteForm(prefix="credit"),
             "action_form": ActionForm()}  # fmt: skip
 
 
@@ -116,10 +139,13 @@ def _visit_page(visit_id: int, status: int = 200, **forms: Any) -> ResponseRetur
     locked = [c for c in visit.credentials if c.locked]
     document = receipts.document_of(db, visit_id)
     context = _forms(visit_id) | forms
+    notes = receipts.credit_notes(db, document)
     page = render_template(
         "desk/visit.html", visit=visit, total=visit_total(db, visit_id), closable=ok, why=why,
         costs=costs, locked=locked, document=document, print_job=receipts.last_job(db, document),
-        can_print=receipts.printer() is not None, **context,
+        can_print=receipts.printer() is not None, corrections=corrections(db, visit_id),
+        credit_notes=[(note, receipts.last_job(db, note)) for note in notes],
+        creditable=receipts.creditable_lines(db, document), **context,
     )  # fmt: skip
     return page, status
 
@@ -205,15 +231,79 @@ def unlock(visit_id: int, credential_id: int) -> ResponseReturnValue:
 
 @bp.route("/visit/<int:visit_id>/close", methods=["POST"])
 def close(visit_id: int) -> ResponseReturnValue:
+    """First post: the amount and the payments to confirm; second post (``confirm``): close."""
     form = CloseForm(prefix="close")
     if not form.validate_on_submit():
         return _visit_page(visit_id, 400, close_form=form)
+    db = ledger()
+    total = visit_total(db, visit_id)
     try:
-        receipts.close(ledger(), visit_id, form.payment_method.data or "", actor=actor())
-        ledger().commit()
+        payment = split(to_cents(total), form.payment_method.data or "", form.second_method.data or None,
+                        form.second_amount.data)  # fmt: skip
+        if form.confirm.data != "yes":
+            return _confirm_close(visit_id, form, total, payment)
+        if form.expected.data != str(to_cents(total)):
+            raise InvalidOperation("the total changed since the confirmation: check it and confirm again")
+        receipts.close(db, visit_id, payment, actor=actor())
+        db.commit()
     except BillingError as err:
         return _refused(visit_id, form, err, "close_form")
     return _done(visit_id, _("Visit closed."))  # the page shows the receipt's number
+
+
+def _confirm_close(visit_id: int, form: CloseForm, total: Decimal, payment: Any) -> ResponseReturnValue:
+    payments = payments_for(to_cents(total), payment)  # refuses what the close would refuse
+    form.confirm.data, form.expected.data = "yes", str(to_cents(total))
+    return render_template("desk/confirm_close.html", visit=get_visit(ledger(), visit_id), form=form,
+                           total=total, payments=payments)  # fmt: skip
+
+
+@bp.route("/visit/<int:visit_id>/correct", methods=["POST"])
+def correct(visit_id: int) -> ResponseReturnValue:
+    form = _forms(visit_id)["correct_form"]
+    if not form.validate_on_submit():
+        return _visit_page(visit_id, 400, correct_form=form)
+    db = ledger()
+    try:
+        line_id = int(form.line.data)
+        if form.quantity.data is None:
+            remove_line(db, line_id, form.reason.data or "", actor=actor())
+        else:
+            reduce_line(db, line_id, form.quantity.data, form.reason.data or "", actor=actor())
+        db.commit()
+    except BillingError as err:
+        return _refused(visit_id, form, err, "correct_form")
+    return _done(visit_id, _("Line corrected."))
+
+
+def _credited_quantities(count: int) -> dict[int, Decimal]:
+    """The quantities typed per line of the credit-note form ('1', '0,5'), by line position."""
+    chosen = {}
+    for index in range(count):
+        raw = (request.form.get(f"credit-line-{index}") or "").strip()
+        if raw:
+            try:
+                chosen[index] = parse_decimal(raw, places=3)
+            except ValueError as err:
+                raise InvalidOperation(_("line %(n)s: “%(raw)s” is not a quantity", n=index + 1, raw=raw[:20])) from err
+    return chosen
+
+
+@bp.route("/visit/<int:visit_id>/credit", methods=["POST"])
+def credit(visit_id: int) -> ResponseReturnValue:
+    form = CreditNoteForm(prefix="credit")
+    if not form.validate_on_submit():
+        return _visit_page(visit_id, 400, credit_form=form)
+    db = ledger()
+    try:
+        count = len(receipts.creditable_lines(db, receipts.document_of(db, visit_id)))
+        lines = None if form.whole.data else _credited_quantities(count)
+        if lines == {}:
+            raise InvalidOperation(_("Type the quantity to give back on a line, or tick the whole receipt."))
+        note = receipts.credit(db, visit_id, form.reason.data or "", lines, form.method.data or "", actor=actor())
+    except BillingError as err:
+        return _refused(visit_id, form, err, "credit_form")
+    return _done(visit_id, _("Credit note %(ref)s issued.", ref=note.reference))
 
 
 @bp.route("/visit/<int:visit_id>/reprint", methods=["POST"])

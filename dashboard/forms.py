@@ -6,12 +6,15 @@ Validators return form errors shown beside the field; nothing a user types can c
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
+from babel.numbers import format_decimal
+from flask_babel import get_locale
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
-    DecimalField,
     HiddenField,
     IntegerField,
     PasswordField,
@@ -19,9 +22,18 @@ from wtforms import (
     StringField,
     SubmitField,
 )
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    Regexp,
+    ValidationError,
+)
 
 from billing.models import MACHINE_KINDS, PAYMENT_METHODS, ROLES, TIME_BASES
+from billing.money import decimal_text, parse_decimal
 
 IDENT = Regexp(r"^[a-z0-9][a-z0-9-]{0,62}$", message=_l("lowercase letters, digits and hyphens"))
 CODE = Regexp(r"^[a-z0-9][a-z0-9._-]{0,39}$", message=_l("lowercase letters, digits, dots and hyphens"))
@@ -29,6 +41,56 @@ CODE = Regexp(r"^[a-z0-9][a-z0-9._-]{0,39}$", message=_l("lowercase letters, dig
 
 class Form(FlaskForm):  # type: ignore[misc]  # flask_wtf ships no type hints
     """A form with a CSRF token (Flask-WTF)."""
+
+
+def _written(value: Decimal, places: int | None = None) -> str:
+    """A number as the page's language writes it: '100 000', '0,01', '1' (not '1.000') in French."""
+    if places is not None:
+        value = value.quantize(Decimal(1).scaleb(-places))
+    locale = str(get_locale() or "fr")
+    if locale == "fr":
+        return decimal_text(value, places=places)
+    return format_decimal(value if places else value.normalize(), locale=locale, decimal_quantization=False)
+
+
+class AmountField(StringField):  # type: ignore[misc]  # wtforms ships no type hints
+    """A decimal typed as people type it ('1,50', '1 234,50', '2,5'), parsed on the server.
+
+    Rendered as a text input with ``inputmode="decimal"`` (a number input lets the browser
+    reinterpret '1,50' as 150 where it has no French locale data); a value outside
+    [minimum, maximum] is an error that names the range as the page's language writes it.
+    """
+
+    data: Any  # a Decimal once validated, None while empty
+
+    def __init__(self, label: Any = None, validators: Any = None, *, places: int,
+                 minimum: Decimal, maximum: Decimal, **kwargs: Any) -> None:  # fmt: skip
+        render_kw = {"inputmode": "decimal", "autocomplete": "off", **kwargs.pop("render_kw", {})}
+        super().__init__(label, validators, render_kw=render_kw, **kwargs)
+        self.places, self.minimum, self.maximum = places, minimum, maximum
+
+    def process_formdata(self, valuelist: list[str]) -> None:
+        self.raw = valuelist[0] if valuelist else ""
+        self.data = None
+        if not self.raw.strip():
+            return
+        try:
+            self.data = parse_decimal(self.raw, places=self.places)
+        except ValueError as err:
+            raise ValueError(_("“%(value)s” is not a number: write it like 1 234,50 (at most %(places)s decimals).",
+                               value=self.raw.strip()[:40], places=self.places)) from err  # fmt: skip
+
+    def pre_validate(self, form: Any) -> None:
+        if self.data is not None and not self.minimum <= self.data <= self.maximum:
+            raise ValidationError(_("Enter a number between %(low)s and %(high)s.",
+                               low=_written(self.minimum), high=_written(self.maximum)))  # fmt: skip
+
+    def _value(self) -> str:
+        if self.raw_data:
+            return str(self.raw_data[0])
+        if not isinstance(self.data, Decimal):
+            return ""
+        return _written(self.data, 2 if self.places == 2 else None)  # money keeps its cents: 0,50
 
 
 def payment_choices() -> list[tuple[str, str]]:
@@ -60,14 +122,13 @@ class CheckInForm(Form):
 
 class ItemForm(Form):
     item = SelectField(_l("Item"), validators=[DataRequired()])
-    quantity = DecimalField(_l("Quantity"), default=Decimal(1), places=3,
-                            validators=[InputRequired(), NumberRange(min=Decimal("0.001"), max=Decimal(10000))])  # fmt: skip
+    quantity = AmountField(_l("Quantity"), [InputRequired()], places=3, default=Decimal(1),
+                           minimum=Decimal("0.001"), maximum=Decimal(10000))
     submit = SubmitField(_l("Add"))
 
 
 class DiscountForm(Form):
-    amount = DecimalField(_l("Amount (€)"), places=2,
-                          validators=[InputRequired(), NumberRange(min=Decimal("0.01"), max=Decimal(100000))])  # fmt: skip
+    amount = AmountField(_l("Amount (€)"), [InputRequired()], places=2, minimum=Decimal("0.01"), maximum=Decimal(100000))  # fmt: skip
     reason = StringField(_l("Reason"), validators=[DataRequired(), Length(max=250)])
     submit = SubmitField(_l("Apply the discount"))
 
@@ -78,12 +139,45 @@ class AttachForm(Form):
 
 
 class CloseForm(Form):
-    payment_method = SelectField(_l("Payment method"), validators=[DataRequired()])
-    submit = SubmitField(_l("Close and issue the receipt"))
+    """Close: a payment method that must be chosen (no default), optionally a second one for
+    part of the amount, then a confirmation naming the amount (``confirm`` and ``expected``)."""
+
+    payment_method = SelectField(_l("Payment method"), validators=[DataRequired(_l("Choose how the visitor pays."))])
+    second_method = SelectField(_l("Split: second method"), validators=[Optional()])
+    second_amount = AmountField(_l("paying (€)"), [Optional()], places=2, minimum=Decimal("0.01"),
+                                maximum=Decimal(100000))  # fmt: skip
+    confirm = HiddenField()
+    expected = HiddenField()
+    submit = SubmitField(_l("Close…"))
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
-        self.payment_method.choices = payment_choices()
+        blank = [("", str(_l("— choose —")))]
+        self.payment_method.choices = blank + payment_choices()
+        self.second_method.choices = [("", "—")] + [c for c in payment_choices() if c[0] != "free"]
+
+
+class CorrectLineForm(Form):
+    """Take a line back on an open visit: all of it (quantity empty) or down to a quantity."""
+
+    line = SelectField(_l("Line"), validators=[DataRequired()])
+    quantity = AmountField(_l("New quantity (empty: remove the line)"), [Optional()], places=3,
+                           minimum=Decimal("0.001"), maximum=Decimal(10000))  # fmt: skip
+    reason = StringField(_l("Reason"), validators=[DataRequired(), Length(max=200)])
+    submit = SubmitField(_l("Correct the line"))
+
+
+class CreditNoteForm(Form):
+    """A credit note on a closed visit's receipt: the whole of it, or the quantities typed per line."""
+
+    whole = BooleanField(_l("All that is left of the receipt"))
+    reason = StringField(_l("Reason"), validators=[DataRequired(), Length(max=200)])
+    method = SelectField(_l("Refunded by"), validators=[DataRequired()])
+    submit = SubmitField(_l("Issue the credit note"))
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.method.choices = [c for c in payment_choices() if c[0] != "free"]
 
 
 class MachineForm(Form):
@@ -99,12 +193,9 @@ class MachineForm(Form):
 class MaterialForm(Form):
     code = StringField(_l("Code"), validators=[DataRequired(), CODE])
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
-    diameter_mm = DecimalField(_l("Diameter (mm)"), places=3, default=Decimal("1.75"),
-                               validators=[InputRequired(), NumberRange(min=Decimal("0.1"), max=Decimal(10))])  # fmt: skip
-    density = DecimalField(_l("Density (g/cm³)"), places=3, default=Decimal("1.24"),
-                           validators=[InputRequired(), NumberRange(min=Decimal("0.1"), max=Decimal(25))])  # fmt: skip
-    price_per_kg = DecimalField(_l("Price per kg (€)"), places=2,
-                                validators=[InputRequired(), NumberRange(min=Decimal(0), max=Decimal(100000))])  # fmt: skip
+    diameter_mm = AmountField(_l("Diameter (mm)"), [InputRequired()], places=3, default=Decimal("1.75"), minimum=Decimal("0.1"), maximum=Decimal(10))  # fmt: skip
+    density = AmountField(_l("Density (g/cm³)"), [InputRequired()], places=3, default=Decimal("1.24"), minimum=Decimal("0.1"), maximum=Decimal(25))  # fmt: skip
+    price_per_kg = AmountField(_l("Price per kg (€)"), [InputRequired()], places=2, minimum=Decimal(0), maximum=Decimal(100000))  # fmt: skip
     active = BooleanField(_l("Active"), default=True)
     submit = SubmitField(_l("Save"))
 
@@ -120,8 +211,7 @@ class ItemAdminForm(Form):
     code = StringField(_l("Code"), validators=[DataRequired(), CODE])
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
     unit = StringField(_l("Unit"), default="pièce", validators=[DataRequired(), Length(max=20)])
-    price = DecimalField(_l("Price (€)"), places=2,
-                         validators=[InputRequired(), NumberRange(min=Decimal(0), max=Decimal(100000))])  # fmt: skip
+    price = AmountField(_l("Price (€)"), [InputRequired()], places=2, minimum=Decimal(0), maximum=Decimal(100000))  # fmt: skip
     active = BooleanField(_l("Active"), default=True)
     submit = SubmitField(_l("Save"))
 
@@ -129,14 +219,12 @@ class ItemAdminForm(Form):
 class TariffForm(Form):
     machine = SelectField(_l("Machine"), validators=[DataRequired()])
     category = SelectField(_l("Category"), validators=[DataRequired()])
-    unit_price = DecimalField(_l("Price per unit (€)"), places=2,
-                              validators=[InputRequired(), NumberRange(min=Decimal(0), max=Decimal(10000))])  # fmt: skip
+    unit_price = AmountField(_l("Price per unit (€)"), [InputRequired()], places=2, minimum=Decimal(0), maximum=Decimal(10000))  # fmt: skip
     unit_s = IntegerField(_l("Time unit (seconds)"), default=60,
                           validators=[InputRequired(), NumberRange(min=1, max=86400)])
     minimum_units = IntegerField(_l("Minimum units"), default=0,
                                  validators=[InputRequired(), NumberRange(min=0, max=10000)])
-    start_fee = DecimalField(_l("Start fee (€)"), places=2, default=Decimal(0),
-                             validators=[InputRequired(), NumberRange(min=Decimal(0), max=Decimal(10000))])  # fmt: skip
+    start_fee = AmountField(_l("Start fee (€)"), [InputRequired()], places=2, default=Decimal(0), minimum=Decimal(0), maximum=Decimal(10000))  # fmt: skip
     grace_s = IntegerField(_l("Free grace period (seconds)"), default=0,
                            validators=[InputRequired(), NumberRange(min=0, max=86400)])
     basis = SelectField(_l("Time counted"), choices=[(b, b) for b in TIME_BASES])

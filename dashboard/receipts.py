@@ -14,6 +14,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import tzinfo
+from decimal import Decimal
+from typing import Any
 
 from flask import Flask, current_app
 from sqlalchemy import select
@@ -22,9 +24,11 @@ from sqlalchemy.orm import Session
 from billing.config import PrinterConfig
 from billing.documents import Document, PrintJob
 from billing.errors import NotFound
+from billing.ledger import load
+from billing.payments import Payment
 from billing.printing import EscposTransport, PrintSpooler
 from billing.printing import reprint as reprint_document
-from billing.receipts import close_with_receipt
+from billing.receipts import close_with_receipt, credit_notes_of, creditable, issue_credit_note
 from dashboard import formats
 
 log = logging.getLogger(__name__)
@@ -45,13 +49,37 @@ def printer() -> PrintSpooler | None:
     return found
 
 
-def close(db: Session, visit_id: int, payment_method: str, *, actor: str) -> Document:
+def close(db: Session, visit_id: int, payment_method: Payment, *, actor: str) -> Document:
     """Close and number in one locked transaction (committed by billing), then queue the print."""
     db.commit()  # the document is numbered in a transaction of its own
     config = current_app.config["FABMETER"]
     return close_with_receipt(db, visit_id, payment_method, actor=actor,
                               organisation=config.organisation, spooler=printer(),
                               now=formats.now())  # fmt: skip
+
+
+def credit(
+    db: Session, visit_id: int, reason: str, lines: dict[int, Decimal] | None, method: str, *, actor: str
+) -> Document:  # fmt: skip
+    """A credit note on the visit's receipt (numbered A-…), queued for the printer like any document."""
+    document = document_of(db, visit_id)
+    if document is None:
+        raise NotFound(f"visit {visit_id} has no receipt to credit")
+    db.commit()  # the credit note is numbered in a transaction of its own
+    return issue_credit_note(db, document.id, reason, actor=actor, lines=lines, method=method,
+                             spooler=printer())  # fmt: skip
+
+
+def creditable_lines(db: Session, document: Document | None) -> list[tuple[int, dict[str, Any], Decimal]]:
+    """Each line of the receipt with its position and the quantity not yet given back."""
+    if document is None or document.kind == "credit_note":
+        return []
+    lines = load(document.content)["lines"]
+    return [(i, line, left) for i, (line, (left, _cents)) in enumerate(zip(lines, creditable(db, document), strict=True))]
+
+
+def credit_notes(db: Session, document: Document | None) -> list[Document]:
+    return [] if document is None else credit_notes_of(db, document.id)
 
 
 def document_of(db: Session, visit_id: int) -> Document | None:

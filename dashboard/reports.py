@@ -17,6 +17,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from billing.csvcells import safe_row
 from billing.models import Category, Machine
 from billing.reports import (
     DESK,
@@ -91,7 +92,7 @@ def _csv(name: str, header: list[str], rows: list[list[object]]) -> Response:
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
     writer.writerow(header)
-    writer.writerows(rows)
+    writer.writerows(safe_row(row) for row in rows)  # OWASP: no formula from a typed name
     response = Response("\ufeff" + buffer.getvalue(), mimetype="text/csv")  # BOM: spreadsheets read UTF-8
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     return response

@@ -24,6 +24,7 @@ POSTS = [
     "/logout", "/desk/check-in", "/desk/visit/1/item", "/desk/visit/1/discount", "/desk/visit/1/attach",
     "/desk/visit/1/waiting", "/desk/visit/1/close", "/desk/visit/1/reprint", "/desk/visit/1/unlock/1",
     "/desk/terminal/laser-1/lift",
+    "/desk/visit/1/correct", "/desk/visit/1/credit",
     "/admin/machines", "/admin/materials", "/admin/categories", "/admin/items", "/admin/tariffs",
     "/admin/users", "/admin/users/1",
 ]  # fmt: skip

@@ -18,7 +18,7 @@ def test_editing_a_tariff_adds_a_version_and_keeps_the_old_one(admin: FlaskClien
     before = current_version(db, "laser-1", walk_in)
     assert before is not None and before.unit_price_cents == 50
     form = admin.get("/admin/tariffs?machine=laser-1&category=walk-in").text
-    assert 'value="0.50"' in form  # the edit starts from the current prices
+    assert 'value="0,50"' in form  # the edit starts from the current prices, written in French
     assert admin.post("/admin/tariffs", data=TARIFF).status_code == 302
     db.expire_all()
     after = current_version(db, "laser-1", walk_in)

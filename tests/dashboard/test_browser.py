@@ -96,6 +96,8 @@ def test_staff_watch_a_machine_then_check_a_visitor_in_and_out(served: str, page
 
     page.select_option("#close-payment_method", "cash")
     page.click("#close-submit")
+    expect(page.locator("#confirm-total")).to_have_text(re.compile(r"9,00\s€"))  # the amount, asked first
+    page.click("#confirm")
     expect(page.locator(".flash")).to_have_text("Visite clôturée.")
     expect(page.locator("#visit-state")).to_have_text("clôturée")
     expect(page.locator("#receipt-number")).to_have_text("R-000001")

@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
@@ -27,6 +28,18 @@ def check_in(client: FlaskClient, **data: str) -> tuple[int, str]:
     assert found is not None
     pin = re.search(r'<p class="pin" id="pin">(\d+)</p>', response.text)
     return int(found.group(1)), pin.group(1) if pin else ""
+
+
+def close(client: FlaskClient, visit_id: int, method: str, **data: str) -> Any:
+    """Close as staff do: choose the payment, read the amount, confirm."""
+    form = {"close-payment_method": method} | data
+    asked = client.post(f"/desk/visit/{visit_id}/close", data=form)
+    if asked.status_code != 200:
+        return asked
+    expected = re.search(r'name="close-expected" type="hidden" value="(-?\d+)"', asked.text)
+    assert expected is not None, asked.text
+    return client.post(f"/desk/visit/{visit_id}/close",
+                       data=form | {"close-confirm": "yes", "close-expected": expected.group(1)})  # fmt: skip
 
 
 def new_visit(db: Session, **kw: object) -> int:
@@ -112,7 +125,7 @@ def test_unknown_visit_is_404(staff: FlaskClient) -> None:
 def test_close_takes_the_payment_and_the_pin_stops_working(staff: FlaskClient, db: Session) -> None:
     visit_id, pin = check_in(staff)
     staff.post(f"/desk/visit/{visit_id}/item", data={"item-item": "mdf-3mm", "item-quantity": "1"})
-    response = staff.post(f"/desk/visit/{visit_id}/close", data={"close-payment_method": "card"})
+    response = close(staff, visit_id, "card")
     assert response.status_code == 302
     db.expire_all()
     visit = db.get(Visit, visit_id)
@@ -140,7 +153,7 @@ def test_a_running_print_blocks_the_close_and_the_visit_can_wait(staff: FlaskCli
     page = staff.get(f"/desk/visit/{visit_id}").text
     assert "waiting for the print" in page and "boat.gcode" in page
     assert 'id="refresh"' in page and "visit.js" in page  # follows the print until it ends
-    response = staff.post(f"/desk/visit/{visit_id}/close", data={"close-payment_method": "cash"})
+    response = close(staff, visit_id, "cash")
     assert response.status_code == 400 and "cannot be closed" in response.text
     assert staff.post(f"/desk/visit/{visit_id}/waiting").status_code == 302
     db.expire_all()
@@ -174,8 +187,8 @@ def test_a_locked_pin_is_unlocked_from_the_visit(staff: FlaskClient, db: Session
 def test_closing_issues_a_numbered_receipt(staff: FlaskClient, db: Session) -> None:
     first, second = new_visit(db), new_visit(db)
     staff.post(f"/desk/visit/{first}/item", data={"item-item": "mdf-3mm", "item-quantity": "1"})
-    staff.post(f"/desk/visit/{first}/close", data={"close-payment_method": "cash"})
-    staff.post(f"/desk/visit/{second}/close", data={"close-payment_method": "free"})
+    close(staff, first, "cash")
+    close(staff, second, "free")
     page = staff.get(f"/desk/visit/{first}").text
     assert 'id="receipt-number">R-000001<' in page and "Aucune imprimante" in page
     assert 'id="receipt-number">R-000002<' in staff.get(f"/desk/visit/{second}").text
@@ -191,7 +204,7 @@ def test_the_receipt_prints_in_the_background_and_again_as_a_duplicate(
     login(client, "bob")
     visit_id = new_visit(db)
     client.post(f"/desk/visit/{visit_id}/item", data={"item-item": "mdf-3mm", "item-quantity": "1"})
-    assert client.post(f"/desk/visit/{visit_id}/close", data={"close-payment_method": "card"}).status_code == 302
+    assert close(client, visit_id, "card").status_code == 302
     printer = app.extensions["fabmeter.printer"]
     assert printer.wait_idle(10)
     printed = printer.transport.dummy.output
@@ -232,3 +245,16 @@ def test_locked_credentials_of_open_visits_are_listed_on_the_desk(
     db.commit()
     page = staff.get("/desk/").text
     assert 'id="held"' in page and f"/desk/visit/{visit_id}/unlock/{credential.id}" in page
+
+
+def test_check_in_defaults_to_walk_in_and_checks_the_badge_uid(staff: FlaskClient, db: Session) -> None:
+    form = staff.get("/desk/check-in").text
+    assert re.search(r'<option selected value="walk-in">|<option value="walk-in" selected>', form), form
+    refused = staff.post("/desk/check-in", data={"category": "walk-in", "badge": "not a badge!"})
+    assert refused.status_code == 400 and "not a badge UID" in refused.text
+    assert db.query(Visit).count() == 0
+    visit_id, _pin = check_in(staff, with_pin="", badge="04:a2:b3:c4")
+    visit = db.get(Visit, visit_id)
+    assert visit is not None and [c.kind for c in visit.credentials] == ["badge"]
+    bare = staff.post("/desk/check-in", data={"category": "walk-in"})
+    assert bare.status_code == 200 and 'id="no-credential"' in bare.text and "rattachée" in bare.text

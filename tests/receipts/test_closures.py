@@ -245,3 +245,35 @@ def test_a_fiscal_year_closure_takes_the_local_year_and_chains_apart(db: Session
     assert (year.kind, year.period, year.number) == ("year", "2026", 1)
     assert json.loads(year.content)["documents"] == 1
     assert verify(db) is None
+
+
+def test_ledger_credit_gives_back_one_plate_and_prints_the_note(db: Session, config: Path, tmp_path: Path) -> None:
+    """A repair-café visitor refunded one plate of two, from the command line."""
+    close_with_receipt(db, walk_in(db, ("plywood-3mm", "2")), "cash", actor="a", organisation=ORG, now=D1)
+    runner = CliRunner()
+    bad = runner.invoke(main, ["ledger", "credit", "--config", str(config), "R-000001", "--reason", "x",
+                               "--line", "one=1"])  # fmt: skip
+    assert bad.exit_code == 2 and "--line 2=1" in bad.output
+    too_much = runner.invoke(main, ["ledger", "credit", "--config", str(config), "R-000001", "--reason", "x",
+                                    "--line", "1=3"])  # fmt: skip
+    assert too_much.exit_code == 1, too_much.output
+    done = runner.invoke(main, ["ledger", "credit", "--config", str(config), "R-000001",
+                                "--reason", "une plaque rendue", "--line", "1=1", "--actor", "bob"])  # fmt: skip
+    assert done.exit_code == 0 and "issued A-000001 on R-000001" in done.output, done.output
+    assert "printed A-000001" in done.output
+    assert b"A-000001" in (tmp_path / "printer.bin").read_bytes()
+    ok = runner.invoke(main, ["ledger", "verify", "--config", str(config)])
+    assert ok.exit_code == 0 and "2 documents" in ok.output, ok.output
+
+
+def test_a_typed_formula_lands_in_the_export_as_text(db: Session) -> None:
+    """An item named as a spreadsheet formula is neutralised (OWASP CSV injection)."""
+    from billing.models import CatalogueItem
+
+    db.add(CatalogueItem(code="evil", name='=HYPERLINK("http://x";"clic")', price_cents=100))
+    db.commit()
+    visit_id = walk_in(db, ("evil", "1"))
+    close_with_receipt(db, visit_id, "cash", actor="a", organisation=ORG, now=D1)
+    text = export_csv(db, date(2026, 11, 1), date(2026, 12, 1), tz=PARIS)
+    assert "'=HYPERLINK" in text and ';"=HYPERLINK' not in text and ";=HYPERLINK" not in text
+    assert ";1,00;" in text  # the amount stays a number

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from sqlalchemy.orm import Session
 
 from billing.invoice import buyer_of, invoice_html, invoice_pdf
+from billing.models import Visit
 from billing.receipts import close_with_receipt, issue_credit_note
 from tests.receipts.conftest import ORG, company_visit
 
@@ -14,9 +15,12 @@ ISSUED = datetime(2026, 11, 26, 15, 30, tzinfo=UTC)
 
 
 def _invoice(db: Session):  # type: ignore[no-untyped-def]
-    return close_with_receipt(
-        db, company_visit(db), "transfer", actor="alice", organisation=ORG, now=ISSUED
-    )
+    visit_id = company_visit(db)
+    visit = db.get(Visit, visit_id)
+    assert visit is not None
+    visit.opened_at = ISSUED.replace(hour=9)  # the service date, not the day the test runs
+    db.commit()
+    return close_with_receipt(db, visit_id, "transfer", actor="alice", organisation=ORG, now=ISSUED)
 
 
 def test_invoice_html_has_the_mentions_of_a_french_invoice(db: Session) -> None:
