@@ -11,15 +11,18 @@ import dataclasses
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from sqlalchemy.orm import Session
 
+from billing.catalogue import add_item
 from billing.config import PrinterConfig, ServerConfig
 from billing.models import Visit
 from tests.dashboard.conftest import login
+from tests.dashboard.test_desk import close
 
 ARRIVED = datetime(2026, 11, 26, 22, 30, tzinfo=UTC)  # 23:30 in Paris, 12:30 the next day in Kiritimati
 
@@ -77,9 +80,12 @@ def test_a_receipt_printed_by_the_dashboard_carries_the_organisations_time(
     config = dataclasses.replace(server_config, printer=PrinterConfig(kind="file", path=out))
     app = make_app(FABMETER=config, CLOCK=lambda: ARRIVED)
     visit_id = _visit(app)
+    with app.extensions["fabmeter.store"].session() as db:
+        add_item(db, visit_id, "plywood-3mm", Decimal(1), actor="bob")
+        db.commit()
     client = app.test_client()
     login(client, "bob")
-    client.post(f"/desk/visit/{visit_id}/close", data={"close-payment_method": "card"})
+    assert close(client, visit_id, "card").status_code == 302
     assert app.extensions["fabmeter.printer"].wait_idle(10)
     assert b"26/11/2026 23:30" in out.read_bytes()
 
