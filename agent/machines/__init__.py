@@ -23,8 +23,9 @@ class Driver(Protocol):
     def close(self) -> None: ...
 
 
-def build(config: MachineConfig, *, pin_factory: Any = None) -> Driver:
-    """The driver named by ``config.driver``, with production edges (HTTP, serial, pins)."""
+def build(config: MachineConfig, *, pin_factory: Any = None, memory: Any = None) -> Driver:
+    """The driver named by ``config.driver``, with production edges (HTTP, serial, pins); ``memory``
+    (the outbox) keeps what a driver must remember across an agent restart."""
     if config.driver == "octoprint":
         from agent.machines.octoprint import OctoPrint
 
@@ -36,7 +37,7 @@ def build(config: MachineConfig, *, pin_factory: Any = None) -> Driver:
     if config.driver == "marlin":
         from agent.machines.marlin import Marlin
 
-        return Marlin(config.id, port=config.port or "", baudrate=config.baudrate)
+        return Marlin(config.id, port=config.port or "", baudrate=config.baudrate, memory=memory)
     if config.driver == "grbl":
         from agent.machines.grbl import Grbl
 
