@@ -94,6 +94,7 @@ EVENT_TYPES = (
 JOB_OUTCOMES = ("completed", "cancelled", "failed")
 END_REASONS = ("badge_out", "job_end", "idle_timeout", "power_loss_recovered", "shutdown")
 MATERIAL_SOURCES = ("estimate", "measured")
+TIME_SOURCES = ("agent", "controller")  # job_s counted by the agent, or the controller's own figure
 CREDENTIAL_KINDS = ("badge", "pin")
 
 
@@ -159,6 +160,7 @@ class JobEnded:
     filament_mm: float | None = field(default=None, metadata=_c(_non_negative))
     filament_source: str | None = field(default=None, metadata=_c(_one_of(*MATERIAL_SOURCES)))
     material: str | None = None
+    time_source: str | None = field(default=None, metadata=_c(_one_of(*TIME_SOURCES)))
 
 
 @dataclass(frozen=True)

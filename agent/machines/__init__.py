@@ -29,7 +29,8 @@ def build(config: MachineConfig, *, pin_factory: Any = None, memory: Any = None)
     if config.driver == "octoprint":
         from agent.machines.octoprint import OctoPrint
 
-        return OctoPrint(config.id, url=config.url or "", api_key=config.api_key or "", timeout_s=config.timeout_s)
+        return OctoPrint(config.id, url=config.url or "", api_key=config.api_key or "", timeout_s=config.timeout_s,
+                         memory=memory)  # fmt: skip
     if config.driver == "moonraker":
         from agent.machines.moonraker import Moonraker
 

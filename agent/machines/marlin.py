@@ -22,10 +22,10 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Protocol
 
 from agent.errors import MachineUnreachable
 from agent.machines.console import Console
+from agent.machines.memory import Memory
 from agent.machines.serialport import LineStream, SerialLink
 from agent.snapshot import JobView, MachineSnapshot
 
@@ -39,14 +39,6 @@ NAMES = {"T": "tool0", "B": "bed", "C": "chamber"}
 PAUSED_LINES = ("SD print paused", "Print saved")
 # Marlin's communication errors: the host resends a line, the printer is fine
 LINE_ERRORS = ("Line Number", "checksum", "Checksum", "No Line Number", "Format error")
-
-
-class Memory(Protocol):
-    """Where a driver keeps what must survive an agent restart (the outbox's meta table)."""
-
-    def get(self, key: str) -> str | None: ...
-
-    def put(self, key: str, value: str) -> None: ...
 
 
 @dataclass(frozen=True)
