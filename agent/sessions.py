@@ -138,8 +138,9 @@ def _jobs(track: Track, snap: MachineSnapshot, now: Now, rules: Rules) -> Step:
     view = snap.job
     if track.job and (snap.running and view and view.key != track.job.key):
         # replaced unseen (the next run started between two polls): it ended as far as it was seen
+        told = view.replaced if view.replaced and view.replaced.key == track.job.key else None
         unseen = "completed" if (track.job.progress or 0.0) >= 99.5 else "cancelled"
-        track, events = _end_job(track, None, now, unseen, rules)
+        track, events = _end_job(track, told, now, (told.outcome if told else None) or unseen, rules)
     if track.job and not snap.running and snap.state != "offline":
         shown = view if view and view.key == track.job.key else None
         # a job gone while its controller was unreachable died with it (OctoPrint restarted, printer

@@ -32,6 +32,8 @@ class JobView:
     estimate_mm: float | None = None
     filament_mm: float | None = None
     outcome: str | None = None  # completed / cancelled / failed, once the job is over
+    # the run this one replaced between two polls, as the controller reported its end (Moonraker's history)
+    replaced: JobView | None = None
 
 
 @dataclass(frozen=True)

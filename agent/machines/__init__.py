@@ -34,7 +34,8 @@ def build(config: MachineConfig, *, pin_factory: Any = None, memory: Any = None)
     if config.driver == "moonraker":
         from agent.machines.moonraker import Moonraker
 
-        return Moonraker(config.id, url=config.url or "", api_key=config.api_key, timeout_s=config.timeout_s)
+        return Moonraker(config.id, url=config.url or "", api_key=config.api_key, timeout_s=config.timeout_s,
+                         memory=memory)  # fmt: skip
     if config.driver == "marlin":
         from agent.machines.marlin import Marlin
 

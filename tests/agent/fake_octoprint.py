@@ -47,7 +47,8 @@ class FakeOctoPrint:
                 if self.headers.get("X-Api-Key") != fake.api_key:
                     self._send(403, b'{"error": "Invalid API key"}')
                     return
-                status, body = fake.routes.get(self.path.split("?")[0], (404, b"not found"))
+                route = fake.routes.get(self.path) or fake.routes.get(self.path.split("?")[0])
+                status, body = route or (404, b"not found")
                 self._send(status, body)
 
             def _send(self, status: int, body: bytes) -> None:
