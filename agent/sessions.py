@@ -27,6 +27,7 @@ class Rules:
     checkpoint_s: float = 45.0
     idle_timeout_s: float = 600.0
     material: str | None = None  # what the printer has loaded, when the configuration says
+    filament_wait_s: float = 30.0  # how long a finished job waits for an estimate its controller still owes
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ class Job:
     estimate_mm: float | None = None
     filament_mm: float | None = None
     time_source: str = "agent"  # "controller" once the controller's own print time replaced ours
+    ended_ns: int | None = None  # over, waiting for its filament estimate since (no time counts then)
+    outcome: str | None = None
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,8 @@ def _accumulate(track: Track, now: Now, snap: MachineSnapshot | None = None) -> 
     if s is None:
         return track
     dt = max(now.mono_ns - s.last_ns, 0)
+    if track.job and track.job.ended_ns is not None:  # the print is over: nothing more to count
+        return replace(track, session=replace(s, last_ns=now.mono_ns))
     # blind (unreachable now, or since the last poll): session time; job time only if the job still runs
     if snap is not None and (snap.state == "offline" or track.blind_ns) and track.job:
         session = replace(s, last_ns=now.mono_ns, session_ns=s.session_ns + dt)
@@ -146,7 +151,10 @@ def _jobs(track: Track, snap: MachineSnapshot, now: Now, rules: Rules) -> Step:
         # a job gone while its controller was unreachable died with it (OctoPrint restarted, printer
         # disconnected): failed, not cancelled
         fallback = "failed" if snap.state == "error" or track.blind_ns else "cancelled"
-        outcome = (shown.outcome if shown else None) or fallback
+        outcome = track.job.outcome or (shown.outcome if shown else None) or fallback
+        if _owed_filament(track.job, shown, now, rules):
+            job = _follow(track.job, shown) if shown else track.job
+            return replace(track, job=replace(job, ended_ns=job.ended_ns or now.mono_ns, outcome=outcome)), events
         track, more = _end_job(track, shown, now, outcome, rules)
         return track, events + more
     if snap.running and view and not track.job:
@@ -155,6 +163,14 @@ def _jobs(track: Track, snap: MachineSnapshot, now: Now, rules: Rules) -> Step:
     elif snap.running and view and track.job:
         track = replace(track, job=_follow(track.job, view))
     return track, events
+
+
+def _owed_filament(job: Job, shown: JobView | None, now: Now, rules: Rules) -> bool:
+    """A finished job with no filament figure yet, whose controller says one may still come (OctoPrint
+    analyses a file only once idle): its end waits for it, up to ``filament_wait_s``."""
+    if shown is None or not shown.estimate_pending or job.filament_mm is not None or job.estimate_mm is not None:
+        return False
+    return job.ended_ns is None or now.mono_ns - job.ended_ns < rules.filament_wait_s * NS
 
 
 def _follow(job: Job, view: JobView) -> Job:
@@ -220,6 +236,8 @@ def _short_job(track: Track, snap: MachineSnapshot, now: Now, rules: Rules) -> S
     """A job that started and ended between two polls: only its finished view was ever seen."""
     view = snap.job
     if snap.running or view is None or view.outcome is None or view.key == track.last_ended_key:
+        return track, []
+    if track.job is not None and track.job.key == view.key:  # our job, its end waiting for its filament
         return track, []
     if not track.primed:  # shown since before we started watching: not ours to count
         return replace(track, last_ended_key=view.key), []

@@ -18,11 +18,13 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
+from urllib.parse import quote
 
 import requests
 from octorest import OctoRest
 
 from agent.errors import MachineUnreachable
+from agent.machines import slicer
 from agent.machines.http import TimeoutSession
 from agent.machines.memory import Memory, Scratch, recall, remember
 from agent.snapshot import JobView, MachineSnapshot
@@ -39,6 +41,8 @@ class OctoPrint:
         self.machine = machine
         self._memory: Memory = memory if memory is not None else Scratch()
         self._wall = wall
+        self._estimates: dict[str, float] = {}  # file key -> filament estimate found outside /api/job
+        self._read_comments: set[str] = set()
         self.url = url
         self._timeout_s = timeout_s
         self._session = session or TimeoutSession(timeout_s)
@@ -57,7 +61,7 @@ class OctoPrint:
                 job = self._call(self._client.job_info) or {}
                 if _agree(printer, job):
                     break
-            return self._keyed(snapshot(self.machine, printer, job))
+            return self._keyed(self._with_estimate(snapshot(self.machine, printer, job), job))
         except (KeyError, TypeError, ValueError, AttributeError) as err:
             raise MachineUnreachable(f"OctoPrint at {self.url} sent data we cannot read: {err!r}") from err
 
@@ -77,6 +81,47 @@ class OctoPrint:
         except requests.RequestException as err:
             # requests' JSONDecodeError is one too: a malformed answer
             raise MachineUnreachable(f"cannot read OctoPrint at {self.url}: {err}") from err
+
+    def _with_estimate(self, snap: MachineSnapshot, body: dict[str, Any]) -> MachineSnapshot:
+        """A job whose estimate /api/job does not give yet: OctoPrint analyses a file only while idle
+        (``gcodeAnalysis.runAt: idle``), so ask ``/api/files/{origin}/{path}`` each poll, and read the
+        slicer's comment in the G-code once; until one answers, the estimate is pending."""
+        job = snap.job
+        file = ((body.get("job") or {}).get("file")) or {}
+        origin, path = file.get("origin") or "local", file.get("path") or file.get("name")
+        if job is None or job.estimate_mm is not None or not isinstance(path, str):
+            return snap
+        if job.key not in self._estimates:
+            found = self._analysis(origin, path) or self._slicer_comment(origin, path, job.key)
+            if found is not None:
+                self._estimates = {job.key: found}  # one file at a time: the cache stays small
+        estimate = self._estimates.get(job.key)
+        return replace(snap, job=replace(job, estimate_mm=estimate, estimate_pending=estimate is None))
+
+    def _analysis(self, origin: str, path: str) -> float | None:
+        try:
+            info = self._call(lambda: self._client.files_info(origin, quote(path))) or {}
+        except MachineUnreachable:
+            return None  # the job is still read; its estimate will be asked again next poll
+        analysis = info.get("gcodeAnalysis") if isinstance(info, dict) else None
+        return _filament(analysis.get("filament")) if isinstance(analysis, dict) else None
+
+    def _slicer_comment(self, origin: str, path: str, key: str) -> float | None:
+        if origin != "local" or key in self._read_comments:
+            return None  # a file on the printer's SD card cannot be downloaded
+        self._read_comments = {key}
+        url = f"{self.url.rstrip('/')}/downloads/files/local/{quote(path)}"
+        for span in ("bytes=-262144", "bytes=0-65535"):  # PrusaSlicer writes it at the end, Cura at the start
+            try:
+                response = self._session.get(url, headers={"Range": span})
+            except requests.RequestException:
+                return None
+            if response.status_code not in (200, 206):
+                return None
+            found = slicer.filament_mm(response.content[-262144:])
+            if found is not None:
+                return found
+        return None
 
     def _keyed(self, snap: MachineSnapshot) -> MachineSnapshot:
         """The snapshot with its job keyed by run, not by file."""

@@ -166,3 +166,61 @@ def test_a_printer_disconnected_mid_print_fails_the_job_without_billing_the_outa
     _, events = follow(track, printer.poll(), clock(131))
     (job,) = ended(events)
     assert (job.outcome, job.job_s) == ("failed", 69)
+
+
+def files(octo: FakeOctoPrint, analysis_mm: float | None, gcode: bytes | None) -> None:
+    """``GET /api/files/local/cube.gcode`` (docs.octoprint.org "File operations": ``gcodeAnalysis``
+    appears once the analysis ran) and the file itself under ``/downloads/files/local/``."""
+    info: dict[str, Any] = {"name": "cube.gcode", "origin": "local", "path": "cube.gcode", "type": "machinecode"}
+    if analysis_mm is not None:
+        info["gcodeAnalysis"] = {"estimatedPrintTime": 40.0, "filament": {"tool0": {"length": analysis_mm}}}
+    octo.answer("/api/files/local/cube.gcode", info)
+    octo.routes["/downloads/files/local/cube.gcode"] = (200, gcode) if gcode is not None else (404, b"")
+
+
+def print_cube(octo: FakeOctoPrint, printer: OctoPrint, end_polls: int) -> list[Pending]:
+    track, events = Track("printer-1", "printer"), []
+    show(octo, "Operational")
+    track, _ = follow(track, printer.poll(), clock(0))
+    for t, completion in ((1, 10.0), (20, 60.0), (40, 99.0)):
+        show(octo, "Printing", completion, t, length=None)
+        track, more = follow(track, printer.poll(), clock(t))
+        events += more
+    show(octo, "Operational", 100.0, 40, length=None)
+    for t in range(41, 41 + end_polls):
+        track, more = follow(track, printer.poll(), clock(t))
+        events += more
+        if t == 41:
+            assert not ended(events)  # the end waits for the estimate OctoPrint still owes
+            files(octo, 1234.5, None)  # the analysis ran once OctoPrint went idle
+    return events
+
+
+def test_an_estimate_that_comes_after_the_end_is_billed(octo: FakeOctoPrint) -> None:
+    files(octo, None, b"G28\nG1 X10\n")
+    events = print_cube(octo, OctoPrint("printer-1", url=octo.url, api_key="k"), end_polls=3)
+    (job,) = ended(events)
+    assert (job.outcome, job.filament_mm, job.filament_source, job.job_s) == ("completed", 1234.5, "estimate", 40)
+
+
+def test_the_slicers_comment_is_the_fallback_estimate(octo: FakeOctoPrint) -> None:
+    """PrusaSlicer writes ``; filament used [mm] = …`` near the end of the file."""
+    files(octo, None, b"G28\nG1 X10\n" * 100 + b"; filament used [mm] = 1830.55\n; filament used [g] = 5.46\n")
+    printer = OctoPrint("printer-1", url=octo.url, api_key="k")
+    show(octo, "Printing", 10.0, 4, length=None)
+    snap = printer.poll()
+    assert snap.job is not None and (snap.job.estimate_mm, snap.job.estimate_pending) == (1830.55, False)
+
+
+def test_an_estimate_that_never_comes_ends_the_job_after_the_wait(octo: FakeOctoPrint) -> None:
+    files(octo, None, None)
+    printer, track, events = OctoPrint("printer-1", url=octo.url, api_key="k"), Track("printer-1", "printer"), []
+    show(octo, "Printing", 10.0, 4, length=None)
+    track, more = follow(track, printer.poll(), clock(1))
+    show(octo, "Operational", 100.0, 40, length=None)
+    for t in (41, 60, 70, 72):
+        track, more = follow(track, printer.poll(), clock(t))
+        events += more
+    (job,) = ended(events)
+    assert (job.outcome, job.filament_mm, job.job_s) == ("completed", None, 40)
+    assert [e.type for e in events][-1] == "session_ended"
