@@ -46,7 +46,8 @@ def build(config: MachineConfig, *, pin_factory: Any = None, memory: Any = None)
         return Grbl(config.id, port=config.port or "", baudrate=config.baudrate)
     from agent.machines.gpio import CurrentSense
 
-    sense = CurrentSense(config.id, pin=config.pin or "", hold_s=config.hold_s, pin_factory=pin_factory)
+    sense = CurrentSense(config.id, pin=config.pin or "", on_s=config.on_s, off_s=config.off_s,
+                         stretch_s=config.stretch_s, pin_factory=pin_factory)  # fmt: skip
     if config.simulate:
         from agent.sim.current import CurrentCycle
 
