@@ -38,7 +38,9 @@ class MachineConfig:
     port: str | None = None  # marlin, grbl: serial device
     baudrate: int = 115200
     pin: str | None = None  # gpio: current sensor output
-    hold_s: float = 3.0
+    on_s: float = 1.0  # gpio: the shortest burst of activity that counts
+    off_s: float = 5.0  # gpio: idle once no activity for this long
+    stretch_s: float = 0.0  # gpio: pulses closer than this are one steady activity
     simulate: tuple[float, float] | None = None  # gpio, demos only: (busy_s, idle_s) on a mock pin
     interlock_pin: str | None = None
     idle_timeout_s: float | None = None
@@ -150,7 +152,8 @@ def _machine(s: Settings) -> MachineConfig:
     if (busy is None) != (idle is None):
         raise s.error("simulate_busy_s", "and simulate_idle_s go together")
     return MachineConfig(
-        **common, pin=s.text("pin"), hold_s=s.number("hold_s", 3.0, minimum=0),
+        **common, pin=s.text("pin"), on_s=s.number("on_s", 1.0, minimum=0),
+        off_s=s.number("off_s", 5.0, minimum=0), stretch_s=s.number("stretch_s", 0.0, minimum=0),
         simulate=(busy, idle) if busy is not None and idle is not None else None,
     )  # fmt: skip
 

@@ -66,7 +66,9 @@ class Agent:
         self.boot = f"{_kernel_boot_id()}.{uuid.uuid4().hex[:8]}"
         self.outbox = Outbox(config.outbox_path)
         self.link = Link(config, machines=[m.id for m in config.machines], version=__version__)
-        self.drivers = drivers if drivers is not None else {m.id: build(m, pin_factory=pin_factory) for m in config.machines}
+        self.drivers = drivers if drivers is not None else {
+            m.id: build(m, pin_factory=pin_factory, memory=self.outbox) for m in config.machines
+        }
         self.interlocks = {
             m.id: Interlock(m.interlock_pin, pin_factory=pin_factory) for m in config.machines if m.interlock_pin
         }

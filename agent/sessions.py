@@ -27,6 +27,7 @@ class Rules:
     checkpoint_s: float = 45.0
     idle_timeout_s: float = 600.0
     material: str | None = None  # what the printer has loaded, when the configuration says
+    filament_wait_s: float = 30.0  # how long a finished job waits for an estimate its controller still owes
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,9 @@ class Job:
     progress: float | None = None
     estimate_mm: float | None = None
     filament_mm: float | None = None
+    time_source: str = "agent"  # "controller" once the controller's own print time replaced ours
+    ended_ns: int | None = None  # over, waiting for its filament estimate since (no time counts then)
+    outcome: str | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,7 @@ class Track:
     busy: bool = False
     last_ended_key: str | None = None
     primed: bool = False  # a snapshot was seen since this track began
+    blind_ns: int = 0  # time a running job's controller was unreachable: job time only if it still runs
 
 
 Step = tuple[Track, list[Pending]]
@@ -91,20 +96,27 @@ def advance(track: Track, snap: MachineSnapshot, now: Now, rules: Rules = Rules(
     events: list[Pending] = []
     if track.session and track.session.boot != now.boot:
         track, events = _recover(track, snap, now, rules)
-    track = _accumulate(track, now)
+    track = _regain_sight(_accumulate(track, now, snap), snap)
     for step in (_jobs, _short_job, _unclaimed_use, _idle_timeout):
         track, more = step(track, snap, now, rules)
         events += more
     track, more = _checkpoint(track, now, rules)
-    busy = snap.busy if snap.state != "offline" else track.busy
-    return replace(track, busy=busy, primed=True), events + more
+    offline = snap.state == "offline"
+    busy = snap.busy if not offline else track.busy
+    return replace(track, busy=busy, primed=True, blind_ns=track.blind_ns if offline else 0), events + more
 
 
-def _accumulate(track: Track, now: Now) -> Track:
+def _accumulate(track: Track, now: Now, snap: MachineSnapshot | None = None) -> Track:
     s = track.session
     if s is None:
         return track
     dt = max(now.mono_ns - s.last_ns, 0)
+    if track.job and track.job.ended_ns is not None:  # the print is over: nothing more to count
+        return replace(track, session=replace(s, last_ns=now.mono_ns))
+    # blind (unreachable now, or since the last poll): session time; job time only if the job still runs
+    if snap is not None and (snap.state == "offline" or track.blind_ns) and track.job:
+        session = replace(s, last_ns=now.mono_ns, session_ns=s.session_ns + dt)
+        return replace(track, session=session, blind_ns=track.blind_ns + dt)
     job = replace(track.job, job_ns=track.job.job_ns + dt) if track.job else None
     session = replace(
         s,
@@ -116,14 +128,33 @@ def _accumulate(track: Track, now: Now) -> Track:
     return replace(track, session=session, job=job)
 
 
+def _regain_sight(track: Track, snap: MachineSnapshot) -> Track:
+    """The controller answers again and still runs the job: the time it was unreachable was job time."""
+    s, job, view = track.session, track.job, snap.job
+    if not track.blind_ns or s is None or job is None or not (snap.running and view and view.key == job.key):
+        return track
+    dt = track.blind_ns
+    session = replace(s, job_ns=s.job_ns + dt, busy_ns=s.busy_ns + (dt if track.busy else 0))
+    return replace(track, session=session, job=replace(job, job_ns=job.job_ns + dt), blind_ns=0)
+
+
 def _jobs(track: Track, snap: MachineSnapshot, now: Now, rules: Rules) -> Step:
     events: list[Pending] = []
     view = snap.job
     if track.job and (snap.running and view and view.key != track.job.key):
-        track, events = _end_job(track, None, now, "cancelled", rules)  # replaced unseen
+        # replaced unseen (the next run started between two polls): it ended as far as it was seen
+        told = view.replaced if view.replaced and view.replaced.key == track.job.key else None
+        unseen = "completed" if (track.job.progress or 0.0) >= 99.5 else "cancelled"
+        track, events = _end_job(track, told, now, (told.outcome if told else None) or unseen, rules)
     if track.job and not snap.running and snap.state != "offline":
         shown = view if view and view.key == track.job.key else None
-        outcome = (shown.outcome if shown else None) or ("failed" if snap.state == "error" else "cancelled")
+        # a job gone while its controller was unreachable died with it (OctoPrint restarted, printer
+        # disconnected): failed, not cancelled
+        fallback = "failed" if snap.state == "error" or track.blind_ns else "cancelled"
+        outcome = track.job.outcome or (shown.outcome if shown else None) or fallback
+        if _owed_filament(track.job, shown, now, rules):
+            job = _follow(track.job, shown) if shown else track.job
+            return replace(track, job=replace(job, ended_ns=job.ended_ns or now.mono_ns, outcome=outcome)), events
         track, more = _end_job(track, shown, now, outcome, rules)
         return track, events + more
     if snap.running and view and not track.job:
@@ -132,6 +163,14 @@ def _jobs(track: Track, snap: MachineSnapshot, now: Now, rules: Rules) -> Step:
     elif snap.running and view and track.job:
         track = replace(track, job=_follow(track.job, view))
     return track, events
+
+
+def _owed_filament(job: Job, shown: JobView | None, now: Now, rules: Rules) -> bool:
+    """A finished job with no filament figure yet, whose controller says one may still come (OctoPrint
+    analyses a file only once idle): its end waits for it, up to ``filament_wait_s``."""
+    if shown is None or not shown.estimate_pending or job.filament_mm is not None or job.estimate_mm is not None:
+        return False
+    return job.ended_ns is None or now.mono_ns - job.ended_ns < rules.filament_wait_s * NS
 
 
 def _follow(job: Job, view: JobView) -> Job:
@@ -170,6 +209,7 @@ def _end_job(
         filament_mm=filament_mm,
         filament_source=source,
         material=rules.material,
+        time_source=job.time_source,
     )
     session = track.session
     events = [Pending(track.machine, "job_ended", session.id, data, now)]
@@ -196,6 +236,8 @@ def _short_job(track: Track, snap: MachineSnapshot, now: Now, rules: Rules) -> S
     """A job that started and ended between two polls: only its finished view was ever seen."""
     view = snap.job
     if snap.running or view is None or view.outcome is None or view.key == track.last_ended_key:
+        return track, []
+    if track.job is not None and track.job.key == view.key:  # our job, its end waiting for its filament
         return track, []
     if not track.primed:  # shown since before we started watching: not ours to count
         return replace(track, last_ended_key=view.key), []
@@ -240,6 +282,7 @@ def totals(s: Session) -> SessionTotals:
 def _recover(track: Track, snap: MachineSnapshot, now: Now, rules: Rules) -> Step:
     """Continue a session whose job still runs (new boot, totals carried); close any other."""
     assert track.session is not None
+    agent_only = same_kernel_boot(track.session.boot, now.boot)  # the Pi did not restart, only the agent
     s = replace(track.session, boot=now.boot, last_ns=now.mono_ns, checkpoint_ns=now.mono_ns)
     s = replace(s, idle_since_ns=now.mono_ns)
     if track.job and snap.running and snap.job and snap.job.key == track.job.key:
@@ -254,11 +297,26 @@ def _recover(track: Track, snap: MachineSnapshot, now: Now, rules: Rules) -> Ste
     events: list[Pending] = []
     if track.job:
         shown = snap.job if snap.job and snap.job.key == track.job.key and snap.job.outcome else None
+        if shown and track.kind == "printer" and agent_only:
+            # only the agent restarted, and the controller saw the whole job: its figures win
+            return _end_job(_controller_time(track, shown), shown, now, shown.outcome or "failed", rules)
         # the job is gone and we never saw how it ended: the printer lost power with us
         outcome = shown.outcome if shown and shown.outcome else "failed"
         track, events = _end_job(track, shown, now, outcome, rules, close=False)
     more = _ended(track, now, "power_loss_recovered")
     return replace(track, session=None, job=None), events + more
+
+
+def _controller_time(track: Track, shown: JobView) -> Track:
+    """The controller's own print time (OctoPrint printTime, Moonraker print_duration) for a job the
+    agent did not see to its end; the time it adds counts in the session too."""
+    job, s = track.job, track.session
+    assert job is not None and s is not None
+    if shown.elapsed_s is None or shown.elapsed_s * NS <= job.job_ns:
+        return track
+    extra = shown.elapsed_s * NS - job.job_ns
+    session = replace(s, session_ns=s.session_ns + extra, busy_ns=s.busy_ns + extra, job_ns=s.job_ns + extra)
+    return replace(track, session=session, job=replace(job, job_ns=shown.elapsed_s * NS, time_source="controller"))
 
 
 def same_kernel_boot(before: str, after: str) -> bool:

@@ -32,6 +32,9 @@ class JobView:
     estimate_mm: float | None = None
     filament_mm: float | None = None
     outcome: str | None = None  # completed / cancelled / failed, once the job is over
+    estimate_pending: bool = False  # the controller may still give ``estimate_mm`` (analysis not done)
+    # the run this one replaced between two polls, as the controller reported its end (Moonraker's history)
+    replaced: JobView | None = None
 
 
 @dataclass(frozen=True)

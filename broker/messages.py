@@ -137,6 +137,7 @@ EVENT_TYPES = (
 JOB_OUTCOMES = ("completed", "cancelled", "failed")
 END_REASONS = ("badge_out", "job_end", "idle_timeout", "power_loss_recovered", "shutdown")
 MATERIAL_SOURCES = ("estimate", "measured")
+TIME_SOURCES = ("agent", "controller")  # job_s counted by the agent, or the controller's own figure
 CREDENTIAL_KINDS = ("badge", "pin")
 
 
@@ -202,6 +203,7 @@ class JobEnded:
     filament_mm: float | None = field(default=None, metadata=_c(_filament))
     filament_source: str | None = field(default=None, metadata=_c(_one_of(*MATERIAL_SOURCES)))
     material: str | None = field(default=None, metadata=_c(_text_of(40)))
+    time_source: str | None = field(default=None, metadata=_c(_one_of(*TIME_SOURCES)))
 
 
 @dataclass(frozen=True)

@@ -119,7 +119,7 @@ def _agent_toml(layout: Layout, agent: str, machines: list[str]) -> str:
         "laser-1": f'[[machines]]\nid = "laser-1"\ndriver = "grbl"\nport = "{layout.root / "laser-1.tty"}"\n'
         'interlock_pin = "GPIO17"\nidle_timeout_s = 120\n\n'
         f'[[readers]]\nkind = "rdm6300"\nmachine = "laser-1"\nport = "{layout.root / "badge-laser.tty"}"\n',
-        "sewing-1": '[[machines]]\nid = "sewing-1"\ndriver = "gpio"\npin = "GPIO27"\nhold_s = 2.0\n'
+        "sewing-1": '[[machines]]\nid = "sewing-1"\ndriver = "gpio"\npin = "GPIO27"\non_s = 1.0\noff_s = 2.0\n'
         "simulate_busy_s = 20.0\nsimulate_idle_s = 40.0\n",
     }
     return head + "\n".join(blocks[m] for m in machines)

@@ -4,17 +4,29 @@
     printer.poll()     # MachineSnapshot(state='printing', job=JobView('benchy.gcode', progress=42.0, ...))
 
 Starts even when OctoPrint is down: no request is made until ``poll()``.
+
+A job is one run of a file. OctoPrint names the file (origin, path, upload date), so the
+driver tells runs apart itself: a run begins when the file starts printing after it was seen
+not printing, or when ``printTime`` goes back or ``completion`` falls (the same file started
+again between two polls). The run's key is kept in ``memory`` (the outbox) so that a restarted
+agent goes on with the same job.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
+from urllib.parse import quote
 
 import requests
 from octorest import OctoRest
 
 from agent.errors import MachineUnreachable
+from agent.machines import slicer
 from agent.machines.http import TimeoutSession
+from agent.machines.memory import Memory, Scratch, recall, remember
 from agent.snapshot import JobView, MachineSnapshot
 
 
@@ -23,9 +35,14 @@ class OctoPrint:
 
     def __init__(
         self, machine: str, *, url: str, api_key: str, timeout_s: float = 5.0,
-        session: TimeoutSession | None = None,
+        session: TimeoutSession | None = None, memory: Memory | None = None,
+        wall: Callable[[], float] = time.time,
     ) -> None:  # fmt: skip
         self.machine = machine
+        self._memory: Memory = memory if memory is not None else Scratch()
+        self._wall = wall
+        self._estimates: dict[str, float] = {}  # file key -> filament estimate found outside /api/job
+        self._read_comments: set[str] = set()
         self.url = url
         self._timeout_s = timeout_s
         self._session = session or TimeoutSession(timeout_s)
@@ -44,7 +61,7 @@ class OctoPrint:
                 job = self._call(self._client.job_info) or {}
                 if _agree(printer, job):
                     break
-            return snapshot(self.machine, printer, job)
+            return self._keyed(self._with_estimate(snapshot(self.machine, printer, job), job))
         except (KeyError, TypeError, ValueError, AttributeError) as err:
             raise MachineUnreachable(f"OctoPrint at {self.url} sent data we cannot read: {err!r}") from err
 
@@ -65,8 +82,90 @@ class OctoPrint:
             # requests' JSONDecodeError is one too: a malformed answer
             raise MachineUnreachable(f"cannot read OctoPrint at {self.url}: {err}") from err
 
+    def _with_estimate(self, snap: MachineSnapshot, body: dict[str, Any]) -> MachineSnapshot:
+        """A job whose estimate /api/job does not give yet: OctoPrint analyses a file only while idle
+        (``gcodeAnalysis.runAt: idle``), so ask ``/api/files/{origin}/{path}`` each poll, and read the
+        slicer's comment in the G-code once; until one answers, the estimate is pending."""
+        job = snap.job
+        file = ((body.get("job") or {}).get("file")) or {}
+        origin, path = file.get("origin") or "local", file.get("path") or file.get("name")
+        if job is None or job.estimate_mm is not None or not isinstance(path, str):
+            return snap
+        if job.key not in self._estimates:
+            found = self._analysis(origin, path) or self._slicer_comment(origin, path, job.key)
+            if found is not None:
+                self._estimates = {job.key: found}  # one file at a time: the cache stays small
+        estimate = self._estimates.get(job.key)
+        return replace(snap, job=replace(job, estimate_mm=estimate, estimate_pending=estimate is None))
+
+    def _analysis(self, origin: str, path: str) -> float | None:
+        try:
+            info = self._call(lambda: self._client.files_info(origin, quote(path))) or {}
+        except MachineUnreachable:
+            return None  # the job is still read; its estimate will be asked again next poll
+        analysis = info.get("gcodeAnalysis") if isinstance(info, dict) else None
+        return _filament(analysis.get("filament")) if isinstance(analysis, dict) else None
+
+    def _slicer_comment(self, origin: str, path: str, key: str) -> float | None:
+        if origin != "local" or key in self._read_comments:
+            return None  # a file on the printer's SD card cannot be downloaded
+        self._read_comments = {key}
+        url = f"{self.url.rstrip('/')}/downloads/files/local/{quote(path)}"
+        for span in ("bytes=-262144", "bytes=0-65535"):  # PrusaSlicer writes it at the end, Cura at the start
+            try:
+                response = self._session.get(url, headers={"Range": span})
+            except requests.RequestException:
+                return None
+            if response.status_code not in (200, 206):
+                return None
+            found = slicer.filament_mm(response.content[-262144:])
+            if found is not None:
+                return found
+        return None
+
+    def _keyed(self, snap: MachineSnapshot) -> MachineSnapshot:
+        """The snapshot with its job keyed by run, not by file."""
+        if snap.job is None:
+            return snap
+        slot = f"octoprint_run:{self.machine}"
+        run = next_run(recall(self._memory, slot), snap.job, snap.running, self._wall())
+        if run is None:
+            return snap
+        remember(self._memory, slot, run)
+        return replace(snap, job=replace(snap.job, key=run["key"]))
+
     def close(self) -> None:
         self._session.close()
+
+
+def next_run(run: dict[str, Any] | None, view: JobView, running: bool, wall: float) -> dict[str, Any] | None:
+    """The run ``view`` belongs to, given the run followed before (None: a file only selected)."""
+    count = int((run or {}).get("count", 0)) + 1  # runs seen by this agent: two may start in one second
+    figures = {"file": view.key, "print_time": view.elapsed_s, "completion": view.progress}
+    fresh = {**figures, "key": f"{view.key}#{int(wall)}.{count}", "count": count}
+    same_file = run is not None and run.get("file") == view.key
+    if running:
+        if run is None or not same_file or run.get("ended") or _started_again(run, view):
+            return {**fresh, "ended": False}
+        return {**run, **figures, "ended": False}
+    if view.outcome is None:
+        return None  # selected, never printed: no run
+    if same_file and run is not None and (not run.get("ended") or not _moved(run, view)):
+        return {**run, **figures, "ended": True}  # the run we followed, ended (and shown for hours)
+    return {**fresh, "ended": True}  # a run seen only once finished
+
+
+def _started_again(run: dict[str, Any], view: JobView) -> bool:
+    """printTime went back or completion fell: the file was printed again since the last poll."""
+    before_t, before_c = run.get("print_time"), run.get("completion")
+    went_back = view.elapsed_s is not None and isinstance(before_t, int) and view.elapsed_s + 5 < before_t
+    fell = view.progress is not None and isinstance(before_c, int | float) and view.progress + 1.0 < before_c
+    return went_back or fell
+
+
+def _moved(run: dict[str, Any], view: JobView) -> bool:
+    """A finished job whose figures differ from the last ones seen: another run ended unseen."""
+    return run.get("print_time") != view.elapsed_s or run.get("completion") != view.progress
 
 
 def snapshot(machine: str, printer: dict[str, Any], job: dict[str, Any]) -> MachineSnapshot:

@@ -7,10 +7,12 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "octoprint"
 
@@ -45,7 +47,8 @@ class FakeOctoPrint:
                 if self.headers.get("X-Api-Key") != fake.api_key:
                     self._send(403, b'{"error": "Invalid API key"}')
                     return
-                status, body = fake.routes.get(self.path.split("?")[0], (404, b"not found"))
+                route = fake.routes.get(self.path) or fake.routes.get(self.path.split("?")[0])
+                status, body = route or (404, b"not found")
                 self._send(status, body)
 
             def _send(self, status: int, body: bytes) -> None:
@@ -69,6 +72,10 @@ class FakeOctoPrint:
             "/api/job": (200, (FIXTURES / job).read_bytes()),
             "/api/connection": (200, b'{"current": {"state": "Operational"}}'),
         }
+
+    def answer(self, path: str, body: dict[str, Any], status: int = 200) -> None:
+        """Serve ``body`` (as JSON) at ``path`` from now on."""
+        self.routes[path] = (status, json.dumps(body).encode())
 
     def start(self) -> FakeOctoPrint:
         self._thread.start()

@@ -2,6 +2,10 @@
 
     with PtyMachine(lambda command: ["ok T:210 /210 B:60 /60"]) as pty:
         Marlin("printer-3", port=pty.path).poll()
+
+A responder answers with lines (``str``, a newline added), raw bytes (``bytes``, sent as they
+are: half a line, say) and pauses (``float`` seconds), the way a board that is busy heating
+answers late, or a USB-serial adapter delivers a line in two reads.
 """
 
 from __future__ import annotations
@@ -10,10 +14,10 @@ import os
 import select
 import threading
 import tty
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 
-Responder = Callable[[str], list[str]]
+Responder = Callable[[str], Sequence[str | bytes | float]]
 
 
 class PtyMachine:
@@ -49,10 +53,18 @@ class PtyMachine:
 
     def _answer(self, command: str) -> None:
         self.commands.append(command)
-        for line in self.responder(command):
-            os.write(self.master, line.encode("latin-1") + b"\n")
+        for item in self.responder(command):
+            if self._stop.is_set():
+                return  # closed: its descriptors may already belong to another pseudo-terminal
+            if isinstance(item, float):
+                self._stop.wait(item)
+            elif isinstance(item, bytes):
+                os.write(self.master, item)
+            else:
+                os.write(self.master, item.encode("latin-1") + b"\n")
 
     def send(self, raw: bytes) -> None:
+        """Say something nobody asked for (an auto-report, ``Done printing file``, a banner)."""
         os.write(self.master, raw)
 
     def __enter__(self) -> PtyMachine:
@@ -61,6 +73,6 @@ class PtyMachine:
 
     def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
         self._stop.set()
-        self._thread.join(1)
+        self._thread.join(5)
         os.close(self.master)
         os.close(self._slave)

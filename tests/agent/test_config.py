@@ -66,7 +66,7 @@ def test_example_documents_every_setting_the_loader_knows(tmp_path: Path) -> Non
     # demo-only settings are documented as commented-out lines
     commented = {f"machines[].{k}" for k in re.findall(r"^# (\w+) = ", EXAMPLE.read_text(), re.M)}
     assert RecordingSettings.asked - RecordingSettings.present - commented == set()
-    assert "machines[].hold_s" in RecordingSettings.asked
+    assert "machines[].stretch_s" in RecordingSettings.asked
 
 
 def test_environment_overrides_a_setting(tmp_path: Path) -> None:
@@ -79,7 +79,7 @@ def test_environment_overrides_a_setting(tmp_path: Path) -> None:
     [
         (('driver = "gpio"', 'driver = "gpoi"'), "setting 'machines[4].driver' must be one of"),
         (("checkpoint_s = 45", "checkpoint_s = 5"), "setting 'agent.checkpoint_s' must be between 30"),
-        (("hold_s = 3.0", "hold_s = 3.0\nhodl_s = 1"), "setting 'machines[4].hodl_s' is not a known"),
+        (("off_s = 5.0", "off_s = 5.0\nof_s = 1"), "setting 'machines[4].of_s' is not a known"),
         (('agent_id = "pi-printer"', 'agent_id = "Pi Printer"'), "setting 'agent_id' must be"),
         (('id = "sewing-1"', 'id = "laser-1"'), "repeats machine id 'laser-1'"),
         (('machine = "sewing-1"', 'machine = "nowhere"'), "setting 'readers[2].machine' names 'nowhere'"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Iterator
 
 import pytest
@@ -32,28 +33,70 @@ def mock_factory() -> Iterator[MockFactory]:
     factory.reset()
 
 
-def test_busy_after_hold_time(mock_factory: MockFactory) -> None:
+def test_busy_once_current_lasted_the_minimum_burst(mock_factory: MockFactory) -> None:
     clock = Clock()
-    sewing = CurrentSense("sewing-1", pin=17, hold_s=3, pin_factory=mock_factory, clock=clock)
+    sewing = CurrentSense("sewing-1", pin=17, on_s=1, off_s=5, pin_factory=mock_factory, clock=clock)
     mock_factory.pin(17).drive_high()
     assert sewing.poll().state == "idle"
-    clock.advance(3.1)
+    clock.advance(1.1)
     assert sewing.poll().state == "busy"
+    mock_factory.pin(17).drive_low()
+    clock.advance(4)
+    assert sewing.poll().state == "busy"  # a pause shorter than off_s
+    clock.advance(1.5)
+    assert sewing.poll().state == "idle"
 
 
-def test_chatter_shorter_than_hold_time_is_ignored(mock_factory: MockFactory) -> None:
-    clock = Clock()
-    sewing = CurrentSense("sewing-1", pin="GPIO17", hold_s=3, pin_factory=mock_factory, clock=clock)
+def drive(mock_factory: MockFactory, clock: Clock, pattern: list[tuple[bool, float]]) -> None:
+    """Drive pin 17 through ``(level, seconds)`` steps between two polls, on the test clock."""
     pin = mock_factory.pin(17)
+    for high, seconds in pattern:
+        pin.drive_high() if high else pin.drive_low()
+        clock.advance(seconds)
+
+
+def test_random_flicker_on_an_idle_machine_is_never_busy(mock_factory: MockFactory) -> None:
+    """Flicker (pulses of 20-400 ms at random gaps) seen by polls every 2 s: sampling alone read
+    a machine busy whenever two polls fell on a high; the recorded edges say none lasted."""
+    clock, rng = Clock(), random.Random(14)
+    sewing = CurrentSense("sewing-1", pin=17, on_s=1, off_s=5, pin_factory=mock_factory, clock=clock)
     states = []
-    for _ in range(10):
-        pin.drive_high()
+    for _ in range(300):
+        drive(mock_factory, clock, [(True, rng.uniform(0.02, 0.4)), (False, rng.uniform(0.05, 1.5))])
+        if rng.random() < 0.5:
+            mock_factory.pin(17).drive_high()  # a poll that lands on a pulse
         states.append(sewing.poll().state)
-        clock.advance(1)
-        pin.drive_low()
-        states.append(sewing.poll().state)
-        clock.advance(1)
+        mock_factory.pin(17).drive_low()
     assert set(states) == {"idle"}
+
+
+def test_a_two_second_burst_between_two_polls_counts(mock_factory: MockFactory) -> None:
+    clock = Clock()
+    sewing = CurrentSense("sewing-1", pin=17, on_s=1, off_s=5, pin_factory=mock_factory, clock=clock)
+    assert sewing.poll().state == "idle"
+    drive(mock_factory, clock, [(False, 1), (True, 2), (False, 1)])
+    assert sewing.poll().state == "busy"
+    clock.advance(6)
+    assert sewing.poll().state == "idle"
+
+
+def test_a_pulsing_output_is_stretched_into_one_steady_activity(mock_factory: MockFactory) -> None:
+    """An AC comparator without smoothing: 10 ms high every 20 ms (50 Hz) while the motor runs."""
+    clock = Clock()
+    sewing = CurrentSense("sewing-1", pin=17, on_s=1, off_s=2, stretch_s=0.1, pin_factory=mock_factory, clock=clock)
+    drive(mock_factory, clock, [(True, 0.01), (False, 0.01)] * 100)  # 2 s of mains pulses
+    assert sewing.poll().state == "busy"
+    drive(mock_factory, clock, [(True, 0.01), (False, 0.01)] * 100)
+    assert sewing.poll().state == "busy"
+    clock.advance(3)
+    assert sewing.poll().state == "idle"
+
+
+def test_without_stretch_the_pulses_never_make_a_burst(mock_factory: MockFactory) -> None:
+    clock = Clock()
+    sewing = CurrentSense("sewing-1", pin=17, on_s=1, off_s=2, pin_factory=mock_factory, clock=clock)
+    drive(mock_factory, clock, [(True, 0.01), (False, 0.01)] * 100)
+    assert sewing.poll().state == "idle"
 
 
 def moonraker_status(state: str, filename: str = "part.gcode", used: float = 812.4, progress: float = 0.37) -> bytes:

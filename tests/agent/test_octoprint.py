@@ -83,7 +83,7 @@ def test_every_call_has_a_timeout(octo: FakeOctoPrint) -> None:
 
 def test_a_whole_print_seen_through_the_driver_is_billed_once(octo: FakeOctoPrint) -> None:
     printer, track, seen = driver(octo), Track("printer-1", "printer"), []
-    for t, scene in enumerate(["selected", "printing", "paused", "printing", "cancelling", "cancelled", "cancelled"]):
+    for t, scene in enumerate(["selected", "printing", "paused", "cancelling", "cancelled", "cancelled"]):
         octo.show(scene)
         track, events = advance(track, printer.poll(), Now(t * 10**9, t, True, "b"))
         seen += events

@@ -151,12 +151,12 @@ def test_interlock_is_off_until_energized(mock_factory: MockFactory) -> None:
 
 
 def offline_agent(tmp_path: Path, mock_factory: MockFactory, stored: Allowlist | None) -> Agent:
-    laser = MachineConfig(id="laser-1", driver="gpio", pin="GPIO27", hold_s=0, interlock_pin="GPIO17")
+    laser = MachineConfig(id="laser-1", driver="gpio", pin="GPIO27", on_s=0, off_s=0, interlock_pin="GPIO17")
     config = AgentConfig("pi-test", MqttConfig(port=free_port()), tmp_path / "outbox.db", machines=(laser,),
                          auth_timeout_s=0.1)  # fmt: skip
     if stored:
         Outbox(config.outbox_path).put("allowlist", messages.encode(stored).decode())
-    drivers = {"laser-1": CurrentSense("laser-1", pin="GPIO27", hold_s=0, pin_factory=mock_factory)}
+    drivers = {"laser-1": CurrentSense("laser-1", pin="GPIO27", on_s=0, off_s=0, pin_factory=mock_factory)}
     return Agent(config, drivers=drivers, pin_factory=mock_factory, start_readers=False)  # type: ignore[dict-item]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from agent.errors import MachineUnreachable
@@ -44,6 +46,7 @@ def test_marlin_sd_print_with_measured_filament_and_noise() -> None:
         board.done, board.counter_m = 1000, 14.0
         printer.poll()
         board.printing = False
+        pty.send(b"Done printing file\n")  # Marlin's STR_FILE_PRINTED at the end of the file
         done = printer.poll()
         assert done.state == "idle" and done.job is not None
         assert (done.job.outcome, done.job.filament_mm) == ("completed", 1500.0)
@@ -117,7 +120,7 @@ class GrblBoard:
         (["<Alarm|MPos:0.000,0.000,0.000|FS:0,0>"], ["error"]),
         # A: is latched between the reports that carry it (with Ov:)
         (["<Run|MPos:0,0,0|F:500|Ov:100,100,100|A:S>", "<Run|MPos:1,0,0|F:500>", "<Run|MPos:2,0,0|F:500|Ov:100,100,100>"], ["busy", "busy", "idle"]),
-        (["<Run,MPos:5.529,0.560,7.000,WPos:1.529,-5.440,-0.000>"], ["idle"]),  # GRBL 0.9: no spindle info
+        (["<Run,MPos:5.529,0.560,7.000,WPos:1.529,-5.440,-0.000>"], ["busy"]),  # GRBL 0.9: Run is a job
     ],
 )
 def test_grbl_running_means_run_with_spindle_or_laser_on(reports: list[str], states: list[str]) -> None:
@@ -131,3 +134,20 @@ def test_grbl_running_means_run_with_spindle_or_laser_on(reports: list[str], sta
 
 def test_grbl_report_parsing() -> None:
     assert parse_report("<Hold:1|MPos:0,0,0|Bf:15,128|FS:0,0|Pn:XY>")["Pn"] == "XY"
+
+
+def test_grbl_reads_its_answer_not_the_oldest_buffered_report() -> None:
+    """GRBL answers ``?`` at once with one report (``gnea/grbl`` ``grbl/report.c``
+    ``report_realtime_status``); FluidNC also sends reports unasked whenever the state changes
+    and every ``$Report/Interval`` ms while moving (``FluidNC/src/Channel.cpp`` ``autoReport``).
+    Reports buffered before the ``?`` are stale, but the accessories they carried still count."""
+    board = GrblBoard()
+    board.reports = ["<Run|MPos:1,0,0|FS:500,0>"]
+    with PtyMachine(board, realtime=b"?") as pty:
+        laser = Grbl("laser-1", port=pty.path)
+        assert laser.poll().state == "idle"
+        pty.send(b"<Idle|MPos:0,0,0|FS:0,0>\r\n<Run|MPos:1,0,0|FS:500,0|Ov:100,100,100|A:S>\r\n")
+        time.sleep(0.2)
+        assert laser.poll().state == "busy"  # laser on (A:S) from the auto-report, Run from the answer
+        laser.close()
+

@@ -106,7 +106,7 @@ def test_a_simulated_current_sensor_makes_the_sewing_machine_busy_then_idle() ->
     from agent.machines import build
 
     factory = MockFactory()
-    config = MachineConfig(id="sewing-1", driver="gpio", pin="GPIO27", hold_s=0.0, simulate=(0.3, 0.3))
+    config = MachineConfig(id="sewing-1", driver="gpio", pin="GPIO27", on_s=0.0, off_s=0.0, simulate=(0.3, 0.3))
     sewing = build(config, pin_factory=factory)
     try:
         seen = []
