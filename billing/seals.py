@@ -170,9 +170,10 @@ def anchor_problems(db: Session, path: Path) -> Iterator[tuple[str, str]]:
     except OSError as err:
         yield (f"anchors {path}", f"cannot be read: {err.strerror}")
         return
-    closures = {c.hash for c in db.scalars(select(Closure))}
+    stored_closures = list(db.scalars(select(Closure)))
+    closures = {c.hash for c in stored_closures}
     documents = {(d.series, d.number): d.hash for d in db.scalars(select(Document))}
-    closure_links = {(CLOSURE_CHAINS.get(c.kind), c.number): c.hash for c in db.scalars(select(Closure))}
+    closure_links = {(CLOSURE_CHAINS.get(c.kind), c.number): c.hash for c in stored_closures}
     for number, text in enumerate(lines, 1):
         try:
             line = json.loads(text)
