@@ -19,7 +19,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "broker": ("broker.cli:broker", "Generate Mosquitto configuration, ACL and passwords."),
     "billing": ("billing.cli:billing", "Run the billing service: ingest, pricing, authorization, live state."),
     "db": ("billing.cli:db", "Database migrations: fabmeter db upgrade."),
-    "ledger": ("billing.ledger_cli:ledger", "Receipts ledger: verify the hash chain, closures, accounting export."),
+    "ledger": ("billing.ledger.cli:ledger", "Receipts ledger: verify the hash chain, closures, accounting export."),
     "agent": ("agent.cli:agent", "Run the machine agent beside one or more machines."),
     "dashboard": ("dashboard.cli:dashboard", "Serve the staff dashboard: live board, desk, admin, reports."),
     "admin": ("dashboard.cli:admin", "Administration: create staff users, erase a person's data."),

@@ -104,7 +104,7 @@ class ServerConfig:
     organisation: OrganisationConfig
     billing: BillingConfig
     path: Path | None = None
-    ledger_key: str | None = None  # seals every document and closure (billing.seals)
+    ledger_key: str | None = None  # seals every document and closure (billing.ledger.seals)
     anchor_file: Path | None = None  # where closures are anchored, outside the database
 
     @classmethod

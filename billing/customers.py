@@ -16,8 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billing.audit import audit
-from billing.documents import Document
 from billing.errors import InvalidOperation, NotFound
+from billing.ledger.documents import Document
 from billing.models import Customer, Visit, utcnow
 
 INVOICE_RETENTION = timedelta(days=10 * 366)

@@ -4,7 +4,7 @@
     reduce_line(db, line_id, Decimal("2"), "une plaque rendue", actor="alice")   # 3 → 2 plates
 
 Only while the visit is open: after the close the receipt is a validated document and the
-correction is a credit note (``billing.receipts.issue_credit_note``). Each change leaves an
+correction is a credit note (``billing.ledger.receipts.issue_credit_note``). Each change leaves an
 audit entry naming the line as it was, what it became and why. The visit's total never goes
 below zero: a line that a discount covers cannot go before the discount does.
 """

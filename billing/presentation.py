@@ -15,8 +15,8 @@ from datetime import datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
-from billing.documents import Document
-from billing.ledger import load, parse_utc
+from billing.ledger.chain import load, parse_utc
+from billing.ledger.documents import Document
 from billing.models import Visit
 from billing.money import euros, format_eur
 

@@ -23,9 +23,9 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from billing.documents import Document
 from billing.errors import InvalidOperation
-from billing.ledger import load
+from billing.ledger.chain import load
+from billing.ledger.documents import Document
 from billing.models import THOUSAND, Category, ChargeLine, Machine, Material, UsageSession, Visit
 from billing.money import euros
 

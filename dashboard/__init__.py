@@ -23,8 +23,8 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from billing.config import ConfigError, ServerConfig
+from billing.ledger.seals import open_segment
 from billing.models import utcnow
-from billing.seals import open_segment
 from dashboard import admin, auth, desk, formats, live, receipts, reports, store
 from dashboard.errors import SetupError
 

@@ -177,7 +177,7 @@ class Demo:
     def _prepare_database(self) -> None:
         from billing.config import ServerConfig
         from billing.database import make_engine, upgrade
-        from billing.seals import LEDGER_KEY
+        from billing.ledger.seals import LEDGER_KEY
         from billing.seed import seed
         from dashboard.staff import create_user
 
@@ -305,8 +305,8 @@ class Demo:
 
     def _close(self, visit_id: int) -> None:
 
-        from billing.printing import EscposTransport, PrintSpooler
-        from billing.receipts import close_with_receipt
+        from billing.ledger.printing import EscposTransport, PrintSpooler
+        from billing.ledger.receipts import close_with_receipt
         from billing.visits import visit_total
 
         config = self.config

@@ -1,4 +1,4 @@
-"""The desk's link to the numbered receipts (``billing.receipts``) and the receipt printer.
+"""The desk's link to the numbered receipts (``billing.ledger.receipts``) and the receipt printer.
 
     close(db, visit_id, "card", actor="alice")      # closes the visit, numbers its receipt, queues it
     document_of(db, visit_id)                        # the visit's receipt or invoice, or None
@@ -22,13 +22,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billing.config import PrinterConfig
-from billing.documents import Document, PrintJob
 from billing.errors import NotFound
-from billing.ledger import load
+from billing.ledger.chain import load
+from billing.ledger.documents import Document, PrintJob
+from billing.ledger.printing import EscposTransport, PrintSpooler
+from billing.ledger.printing import reprint as reprint_document
+from billing.ledger.receipts import (
+    close_with_receipt,
+    credit_notes_of,
+    creditable,
+    issue_credit_note,
+)
 from billing.payments import Payment
-from billing.printing import EscposTransport, PrintSpooler
-from billing.printing import reprint as reprint_document
-from billing.receipts import close_with_receipt, credit_notes_of, creditable, issue_credit_note
 from dashboard import formats
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from billing.database import make_engine
 from billing.health import HEALTH, read_problems
-from billing.seals import LEDGER_KEY
+from billing.ledger.seals import LEDGER_KEY
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class Store:
     @classmethod
     def open(cls, database_url: str, *, redis_url: str | None = None, client: Any = None,
              ledger_key: str | None = None) -> Store:  # fmt: skip
-        """``ledger_key`` seals the documents the desk issues (``billing.seals``)."""
+        """``ledger_key`` seals the documents the desk issues (``billing.ledger.seals``)."""
         engine = make_engine(database_url, pool_pre_ping=True)
         if client is None:
             # socket_timeout must outlast the SSE endpoint's blocking XREAD

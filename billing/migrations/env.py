@@ -5,8 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from billing import documents, seals  # noqa: F401 - registers the receipts' and seals' tables
 from billing.database import make_engine
+from billing.ledger import documents, seals  # noqa: F401 - registers the receipts' and seals' tables
 from billing.models import Base
 
 config = context.config

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from billing.config import BillingConfig, PrinterConfig, ServerConfig
 from billing.credentials import find_pin
-from billing.documents import PrintJob
+from billing.ledger.documents import PrintJob
 from billing.lockouts import count_wrong_pin, slowed_terminals
 from billing.models import AuditEntry, Credential, UsageSession, Visit, utcnow
 from billing.visits import open_visit

@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from billing.config import PrinterConfig, ServerConfig
-from billing.documents import Document
+from billing.ledger.documents import Document
 from billing.models import AuditEntry, Visit
 from tests.dashboard.conftest import login
 from tests.dashboard.test_desk import close, new_visit

@@ -13,8 +13,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from billing.errors import InvalidOperation
-from billing.export import account, export_csv
-from billing.ledger import (
+from billing.ledger.chain import (
     close_day,
     close_month,
     close_year,
@@ -23,7 +22,8 @@ from billing.ledger import (
     previous_month,
     verify,
 )
-from billing.receipts import close_with_receipt, issue_credit_note
+from billing.ledger.export import account, export_csv
+from billing.ledger.receipts import close_with_receipt, issue_credit_note
 from fabmeter import main
 from tests.receipts.conftest import ORG, company_visit, walk_in
 

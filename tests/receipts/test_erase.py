@@ -11,11 +11,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billing.customers import erase_customer, erase_visit_name
-from billing.documents import Document
 from billing.errors import InvalidOperation, NotFound
-from billing.ledger import verify
+from billing.ledger.chain import verify
+from billing.ledger.documents import Document
+from billing.ledger.receipts import close_with_receipt
 from billing.models import AuditEntry, Customer, Visit
-from billing.receipts import close_with_receipt
 from fabmeter import main
 from tests.receipts.conftest import ORG, company_visit, walk_in
 

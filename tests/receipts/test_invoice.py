@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
-from billing.invoice import buyer_of, invoice_html, invoice_pdf
+from billing.ledger.invoice import buyer_of, invoice_html, invoice_pdf
+from billing.ledger.receipts import close_with_receipt, issue_credit_note
 from billing.models import Visit
-from billing.receipts import close_with_receipt, issue_credit_note
 from tests.receipts.conftest import ORG, company_visit
 
 ISSUED = datetime(2026, 11, 26, 15, 30, tzinfo=UTC)

@@ -7,9 +7,9 @@ import threading
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from billing.documents import Document
-from billing.ledger import verify
-from billing.receipts import close_with_receipt
+from billing.ledger.chain import verify
+from billing.ledger.documents import Document
+from billing.ledger.receipts import close_with_receipt
 from tests.receipts.conftest import ORG, walk_in
 
 WORKERS = 4

@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy.orm import Session
 
 from billing.errors import InvalidOperation
-from billing.ledger import closure_figures, verify
+from billing.ledger.chain import closure_figures, verify
+from billing.ledger.receipts import close_with_receipt, issue_credit_note
 from billing.models import Visit
-from billing.receipts import close_with_receipt, issue_credit_note
 from billing.reports import Period, takings, totals_by_key
 from billing.visits import add_discount
 from tests.receipts.conftest import ORG, walk_in

@@ -13,12 +13,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from billing.config import PrinterConfig
 from billing.customers import erase_customer
-from billing.documents import Document, PrintJob
-from billing.ledger import verify
+from billing.ledger.chain import verify
+from billing.ledger.documents import Document, PrintJob
+from billing.ledger.printing import EscposTransport, PrintSpooler, render_receipt, reprint, run_job
+from billing.ledger.receipts import close_with_receipt
 from billing.models import Customer, Visit
 from billing.presentation import DocumentView, customer_name
-from billing.printing import EscposTransport, PrintSpooler, render_receipt, reprint, run_job
-from billing.receipts import close_with_receipt
 from tests.receipts.conftest import ORG, walk_in
 
 INIT, CP858 = b"\x1b@", b"\x1bt\x13"

@@ -6,11 +6,11 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from billing.documents import Chain, Document
 from billing.errors import InvalidOperation
-from billing.ledger import verify
+from billing.ledger.chain import verify
+from billing.ledger.documents import Chain, Document
+from billing.ledger.receipts import close_with_receipt, issue_credit_note
 from billing.models import Customer, Visit
-from billing.receipts import close_with_receipt, issue_credit_note
 from tests.receipts.conftest import ORG, company_visit, walk_in
 
 

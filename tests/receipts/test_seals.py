@@ -12,10 +12,10 @@ from click.testing import CliRunner
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from billing.documents import Chain, Document
-from billing.ledger import canonical, close_day, link_hash, problems, verify
-from billing.receipts import close_with_receipt, issue_credit_note
-from billing.seals import LEDGER_KEY, open_segment
+from billing.ledger.chain import canonical, close_day, link_hash, problems, verify
+from billing.ledger.documents import Chain, Document
+from billing.ledger.receipts import close_with_receipt, issue_credit_note
+from billing.ledger.seals import LEDGER_KEY, open_segment
 from fabmeter import main
 from tests.receipts.conftest import ORG, walk_in
 
@@ -40,7 +40,7 @@ def _three_receipts(db: Session) -> list[Document]:
 
 
 def _rechain(db: Session, series: str) -> None:
-    """What someone who read billing/ledger.py does after editing contents: recompute it all."""
+    """What someone who read billing/ledger/chain.py does after editing contents: recompute it all."""
     prev = "0" * 64
     db.expire_all()
     docs = db.scalars(select(Document).where(Document.series == series).order_by(Document.number))

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from fpdf import FPDF
 
 from billing.config import OrganisationConfig
-from billing.documents import Document
+from billing.ledger.documents import Document
 from billing.presentation import DocumentView, cents_text, customer_name
 
 LEGAL_INDEMNITY_CENTS = 4000  # Code de commerce, art. D441-5

@@ -27,10 +27,10 @@ from sqlalchemy.orm import Session
 from billing.cli import CONFIG_OPTION, load_config
 from billing.config import ServerConfig
 from billing.database import make_engine
-from billing.documents import Closure, Document
 from billing.errors import BillingError
+from billing.ledger.documents import Closure, Document
+from billing.ledger.seals import LEDGER_KEY
 from billing.models import utcnow
-from billing.seals import LEDGER_KEY
 
 TIMEZONE_OPTION = click.option(
     "--timezone", "tz_name", default=None,
@@ -90,7 +90,7 @@ def ledger() -> None:
 @click.option("--all", "show_all", is_flag=True, help="List every broken link, not only the first.")
 def verify(config_path: Path, show_all: bool) -> None:
     """Recompute every document's and closure's hash; name the first broken link."""
-    from billing.ledger import problems
+    from billing.ledger.chain import problems
 
     config = load_config(config_path)
     with _ledger(config) as db:
@@ -121,7 +121,7 @@ def close_day_command(
     config_path: Path, day: datetime | None, tz_name: str | None, actor: str | None
 ) -> None:
     """Record a finished day's totals per payment method and the grand total."""
-    from billing.ledger import close_day, previous_day
+    from billing.ledger.chain import close_day, previous_day
 
     config = load_config(config_path)
     tz = _zone(tz_name, config)
@@ -141,7 +141,7 @@ def close_month_command(
     config_path: Path, month: datetime | None, tz_name: str | None, actor: str | None
 ) -> None:
     """Record a finished month's totals per payment method and the grand total."""
-    from billing.ledger import close_month, previous_month
+    from billing.ledger.chain import close_month, previous_month
 
     config = load_config(config_path)
     tz = _zone(tz_name, config)
@@ -161,7 +161,7 @@ def close_year_command(
     config_path: Path, year: int | None, tz_name: str | None, actor: str | None
 ) -> None:
     """Record a finished fiscal year's totals per payment method and the grand total."""
-    from billing.ledger import close_year
+    from billing.ledger.chain import close_year
 
     config = load_config(config_path)
     tz = _zone(tz_name, config)
@@ -172,7 +172,7 @@ def close_year_command(
 
 
 def _report(closure: Closure) -> None:
-    from billing.ledger import load
+    from billing.ledger.chain import load
     from billing.presentation import cents_text, payment_label
 
     totals = load(closure.content)["totals"]
@@ -200,7 +200,7 @@ def _report(closure: Closure) -> None:
 def export(config_path: Path, first: datetime, last: datetime, by: str, output: Path | None,
            tz_name: str | None) -> None:  # fmt: skip
     """A ';'-separated CSV of documents and lines for the accountant."""
-    from billing.export import export_csv
+    from billing.ledger.export import export_csv
 
     config = load_config(config_path)
     tz = _zone(tz_name, config)
@@ -219,8 +219,8 @@ def export(config_path: Path, first: datetime, last: datetime, by: str, output: 
 @ACTOR_OPTION
 def reprint(config_path: Path, reference: str, actor: str | None) -> None:
     """Print a duplicate of a document now (e.g. R-000012)."""
-    from billing.printing import EscposTransport, run_job
-    from billing.printing import reprint as queue_reprint
+    from billing.ledger.printing import EscposTransport, run_job
+    from billing.ledger.printing import reprint as queue_reprint
 
     config = load_config(config_path)
     with _ledger(config) as db:
@@ -248,10 +248,10 @@ def reprint(config_path: Path, reference: str, actor: str | None) -> None:
 def credit(config_path: Path, reference: str, reason: str, chosen: tuple[str, ...], method: str | None,
            actor: str | None) -> None:  # fmt: skip
     """Issue a credit note (series A) on a closed document, whole or for chosen lines, and print it."""
-    from billing.documents import PrintJob
+    from billing.ledger.documents import PrintJob
+    from billing.ledger.printing import EscposTransport, run_job
+    from billing.ledger.receipts import issue_credit_note
     from billing.money import parse_decimal
-    from billing.printing import EscposTransport, run_job
-    from billing.receipts import issue_credit_note
 
     lines = {}
     for item in chosen:

@@ -32,7 +32,7 @@ from sqlalchemy import Integer, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from billing.audit import audit
-from billing.documents import CLOSURE_CHAINS, Chain, Closure, Document
+from billing.ledger.documents import CLOSURE_CHAINS, Chain, Closure, Document
 from billing.models import Base, UTCDateTime, utcnow
 
 LEDGER_KEY = "fabmeter.ledger_key"  # the session's info entry holding the key (text), if any

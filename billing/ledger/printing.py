@@ -31,8 +31,8 @@ from sqlalchemy.orm import Session
 
 from billing.audit import audit
 from billing.config import PrinterConfig
-from billing.documents import Document, PrintJob
 from billing.errors import BillingError, NotFound
+from billing.ledger.documents import Document, PrintJob
 from billing.models import utcnow
 from billing.presentation import DocumentView, customer_name
 

@@ -20,9 +20,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billing.csvcells import safe_row
-from billing.documents import Document
 from billing.errors import InvalidOperation
-from billing.ledger import load
+from billing.ledger.chain import load
+from billing.ledger.documents import Document
 from billing.presentation import TITLES
 
 HEADER = ("date", "numero", "type", "client", "compte", "libelle", "montant", "reglement")

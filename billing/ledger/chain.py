@@ -25,10 +25,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from billing.audit import audit
-from billing.documents import CLOSURE_CHAINS, GENESIS, SERIES, Chain, Closure, Document
 from billing.errors import InvalidOperation, NotFound
+from billing.ledger.documents import CLOSURE_CHAINS, GENESIS, SERIES, Chain, Closure, Document
+from billing.ledger.seals import anchor, anchor_problems, seal, seal_problems
 from billing.models import utcnow
-from billing.seals import anchor, anchor_problems, seal, seal_problems
 
 
 @dataclass(frozen=True)

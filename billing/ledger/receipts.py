@@ -22,14 +22,14 @@ from sqlalchemy.orm import Session
 
 from billing.audit import audit
 from billing.config import OrganisationConfig
-from billing.documents import SERIES, Document, PrintJob
 from billing.errors import InvalidOperation, NotFound
-from billing.invoice import InvoiceTerms, terms_for
-from billing.ledger import advance, begin_locked, load, lock_chain, utc_text
+from billing.ledger.chain import advance, begin_locked, load, lock_chain, utc_text
+from billing.ledger.documents import SERIES, Document, PrintJob
+from billing.ledger.invoice import InvoiceTerms, terms_for
+from billing.ledger.seals import seal
 from billing.models import CatalogueItem, ChargeLine, UsageSession, Visit, utcnow
 from billing.money import HUNDRED, euros, format_eur, round_cent, to_cents
 from billing.payments import Payment, method_label, payments_for
-from billing.seals import seal
 from billing.visits import close_visit
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ COMPANY_CATEGORY = "company"
 
 
 class Spooler(Protocol):
-    """Where print jobs go once committed (``billing.printing.PrintSpooler``)."""
+    """Where print jobs go once committed (``billing.ledger.printing.PrintSpooler``)."""
 
     def submit(self, job_id: int) -> None: ...
 
