@@ -15,6 +15,8 @@ from datetime import datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
+from babel import Locale
+
 from billing.ledger.chain import load, parse_utc
 from billing.ledger.documents import Document
 from billing.models import Visit
@@ -39,6 +41,25 @@ def quantity_text(quantity: str) -> str:
     value = Decimal(quantity).normalize()
     text = f"{value:f}"
     return text.replace(".", ",")
+
+
+# units written as symbols never take a plural ('3 min', '12,5 g'); words do ('2 plaques')
+_SYMBOLS = {"s", "min", "h", "g", "kg", "mg", "m", "cm", "mm", "m²", "m2", "l", "cl", "ml"}
+_FRENCH = Locale("fr")
+
+
+def unit_text(unit: str, quantity: Decimal) -> str:
+    """The unit as written after ``quantity`` in French: '1 plaque', '2 plaques', '1,5 plaque'.
+
+    Babel's French plural rule decides (0 and 1,x are singular); a symbol, a unit that starts
+    with a digit ('15 min') or a word already ending in s, x or z stays as it is.
+    """
+    if _FRENCH.plural_form(abs(quantity)) == "one" or not unit:
+        return unit
+    word, space, rest = unit.partition(" ")
+    if not word or word in _SYMBOLS or word[0].isdigit() or word[-1] in "sxz" or not word.isalpha():
+        return unit
+    return f"{word}s{space}{rest}"
 
 
 def price_text(price: str) -> str:
@@ -116,9 +137,22 @@ class DocumentView:
         )  # fmt: skip
 
 
+def line_detail(quantity: str, unit: str, unit_price: str) -> str:
+    """'2 plaques × 4,50 €/plaque', '12,676 g × 0,06 €/g', '3 × 15 min à 0,25 €'; '' for one of nothing.
+
+    A line of one without a unit (a discount, a start fee) says everything in its description
+    and amount: it prints as 'Remise : fidélité  -1,00 €', never as '1 × -1,00 €'.
+    """
+    amount = Decimal(quantity)
+    if not unit:
+        return "" if amount == 1 else f"{quantity_text(quantity)} × {price_text(unit_price)}"
+    if unit[0].isdigit():  # a block of time: '3 × 15 min'
+        return f"{quantity_text(quantity)} × {unit} à {price_text(unit_price)}"
+    return f"{quantity_text(quantity)} {unit_text(unit, amount)} × {price_text(unit_price)}/{unit}"
+
+
 def _row(line: dict[str, Any]) -> Row:
-    unit = f" {line['unit']}" if line["unit"] else ""
-    detail = f"{quantity_text(line['quantity'])}{unit} × {price_text(line['unit_price'])}"
+    detail = line_detail(line["quantity"], line["unit"], line["unit_price"])
     return Row(line["description"], detail, cents_text(line["amount_cents"]))
 
 

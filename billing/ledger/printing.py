@@ -10,6 +10,7 @@ reads is exactly what the printer gets), then written to the real device in one 
 visit only queues a job: a printer that is off, unplugged or out of paper fails the job (its
 error is kept for the desk), never the close. python-escpos 3.1 forgets the code page it sent
 after an INIT or a font change, so CP858 (which has €) is selected again after each of them.
+Every text goes through ``printable`` on its way in (``billing.ledger.printable``).
 """
 
 from __future__ import annotations
@@ -33,12 +34,11 @@ from billing.audit import audit
 from billing.config import PrinterConfig
 from billing.errors import BillingError, NotFound
 from billing.ledger.documents import Document, PrintJob
+from billing.ledger.printable import CODE_PAGE, printable
 from billing.models import utcnow
-from billing.presentation import DocumentView, customer_name
+from billing.presentation import DocumentView, Row, customer_name
 
 log = logging.getLogger(__name__)
-
-CODE_PAGE = "CP858"
 
 
 class PrinterUnavailable(BillingError, OSError):
@@ -66,14 +66,31 @@ def _font(printer: Any, font: str) -> None:
 
 def _pair(left: str, right: str, columns: int) -> str:
     """'Total ........ 12,40 €' on one line of ``columns``; the left side is cut if needed."""
+    left, right = printable(left), printable(right)
     room = columns - len(right) - 1
     return f"{left[:room]:<{room}} {right}"
 
 
 def _para(printer: Any, text: str, columns: int) -> None:
     """Free text (a name, an address, a mention) wrapped to the paper's width."""
-    for part in textwrap.wrap(text, columns) or [""]:
+    for part in textwrap.wrap(printable(text), columns) or [""]:
         printer.textln(part)
+
+
+def _row(printer: Any, row: Row, columns: int) -> None:
+    """The description, then quantity × price and the amount; a row without detail on one line."""
+    if row.detail:
+        _para(printer, row.description, columns)
+        printer.textln(_pair("  " + row.detail, row.amount, columns))
+        return
+    parts = textwrap.wrap(printable(row.description), columns) or [""]
+    for part in parts[:-1]:
+        printer.textln(part)
+    if len(parts[-1]) + len(printable(row.amount)) + 2 <= columns:
+        printer.textln(_pair(parts[-1], row.amount, columns))
+    else:
+        printer.textln(parts[-1])
+        printer.textln(_pair("", row.amount, columns))
 
 
 def _rule(printer: Any, columns: int) -> None:
@@ -87,8 +104,7 @@ def render_receipt(view: DocumentView, *, columns: int = 42, copy: int = 0) -> b
     _heading(printer, view, copy, columns)
     _rule(printer, columns)
     for row in view.rows:
-        _para(printer, row.description, columns)
-        printer.textln(_pair("  " + row.detail, row.amount, columns))
+        _row(printer, row, columns)
     _rule(printer, columns)
     printer.set(bold=True)
     printer.textln(_pair("TOTAL", view.total, columns))
@@ -112,7 +128,7 @@ def _heading(printer: Any, view: DocumentView, copy: int, columns: int) -> None:
     _para(printer, f"SIRET {view.seller['siret']}", columns)
     printer.ln()
     printer.set(bold=True)
-    printer.textln(view.title)
+    _para(printer, view.title, columns)
     if copy:
         printer.textln(f"DUPLICATA n° {copy}")
     printer.set(bold=False, align="left")
@@ -128,7 +144,7 @@ def _footer(printer: Any, view: DocumentView, columns: int) -> None:
     printer.set(align="center")
     printer.qr(f"{view.reference} {view.hash}", native=True, size=4)
     _font(printer, "b")
-    printer.textln(view.reference)
+    _para(printer, view.reference, columns)
     for part in textwrap.wrap(view.hash, columns):
         printer.textln(part)
     _font(printer, "a")
