@@ -48,6 +48,8 @@ class PrinterConfig:
     port: int = 9100
     columns: int = 42
     timeout_s: float = 5.0
+    # a job claimed longer ago than this is printed by another spooler (its own died mid-job)
+    claim_timeout_s: float = 120.0
 
 
 @dataclass(frozen=True)
@@ -159,7 +161,11 @@ def _printer(s: Settings) -> PrinterConfig:
         port=s.integer("port", d.port, minimum=1),
         columns=s.integer("columns", d.columns, minimum=32),
         timeout_s=s.number("timeout_s", d.timeout_s, minimum=0.1),
+        claim_timeout_s=s.number("claim_timeout_s", d.claim_timeout_s, minimum=10.0),
     )
+    if config.claim_timeout_s <= 2 * config.timeout_s:
+        # a live spooler still waiting for its printer must not see its job taken over
+        raise s.error("claim_timeout_s", f"must be more than twice timeout_s ({config.timeout_s})")
     if config.kind == "file" and config.path is None:
         raise s.error("path", "is needed when kind = \"file\"")
     if config.kind == "network" and not config.host:

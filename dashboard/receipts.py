@@ -4,9 +4,10 @@
     document_of(db, visit_id)                        # the visit's receipt or invoice, or None
     reprint(db, visit_id, actor="alice")             # 'DUPLICATA n° 1'
 
-Printing runs in a ``PrintSpooler`` thread of the dashboard process, which prints only the jobs
-this process queued (several gunicorn workers must never print the same one): a printer that is
-off or out of paper fails the job (its error shows on the visit page), never the close.
+Printing runs in a ``PrintSpooler`` thread of each dashboard process; a job is printed by the
+worker that claims it, and jobs left by a worker that died are taken up by the others' scans:
+a printer that is off or out of paper fails the job (its error shows on the visit page), never
+the close.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def install(app: Flask, sessions: Callable[[], Session], config: PrinterConfig, 
     if config.kind == "none":
         return
     printer = PrintSpooler(sessions, EscposTransport(config), columns=config.columns, tz=tz,
-                           resume_pending=False)  # fmt: skip
+                           claim_timeout_s=config.claim_timeout_s)  # fmt: skip
     printer.start()
     app.extensions["fabmeter.printer"] = printer
 

@@ -21,12 +21,12 @@ import textwrap
 import threading
 import time
 from collections.abc import Callable
-from datetime import tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any, Protocol
 
 from escpos.exceptions import Error as EscposError
 from escpos.printer import Dummy
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -235,13 +235,49 @@ def reprint(db: Session, document_id: int, *, actor: str) -> PrintJob:
     return job
 
 
+def claimable(db: Session, *, now: datetime, timeout_s: float) -> list[int]:
+    """Jobs no printer holds: pending and never claimed, or claimed longer ago than ``timeout_s``."""
+    query = select(PrintJob.id).where(_unclaimed(now, timeout_s)).order_by(PrintJob.id)
+    return list(db.scalars(query))
+
+
+def _unclaimed(now: datetime, timeout_s: float) -> ColumnElement[bool]:
+    stale = now - timedelta(seconds=timeout_s)
+    return and_(PrintJob.status == "pending",
+                or_(PrintJob.claimed_at.is_(None), PrintJob.claimed_at < stale))  # fmt: skip
+
+
+def claim(db: Session, job_id: int, *, now: datetime, timeout_s: float) -> bool:
+    """Take a job for this process, committed; False when another printer process holds it or printed it.
+
+    One UPDATE whose WHERE repeats the condition: of two processes racing for a job, the
+    database lets exactly one change the row (PostgreSQL re-checks the WHERE after the lock).
+    """
+    taken = db.execute(
+        update(PrintJob).where(PrintJob.id == job_id, _unclaimed(now, timeout_s)).values(claimed_at=now)
+    )
+    db.commit()
+    return bool(getattr(taken, "rowcount", 0) == 1)
+
+
 def run_job(
-    db: Session, job_id: int, transport: Transport, *, columns: int, tz: tzinfo
-) -> PrintJob:
-    """Print one job now and record the outcome (done, or failed with the printer's error)."""
-    job = db.get(PrintJob, job_id)
-    if job is None:
+    db: Session, job_id: int, transport: Transport, *, columns: int, tz: tzinfo,
+    now: datetime | None = None, claim_timeout_s: float = 120.0,
+) -> PrintJob:  # fmt: skip
+    """Claim one job, print it and record the outcome (done, or failed with the printer's error).
+
+    A job another process holds (or already printed) is returned as it is, not printed.
+    """
+    if db.get(PrintJob, job_id) is None:
         raise NotFound(f"no print job {job_id}")
+    if not claim(db, job_id, now=now or utcnow(), timeout_s=claim_timeout_s):
+        job = db.get(PrintJob, job_id)
+        assert job is not None
+        db.refresh(job)
+        return job
+    job = db.get(PrintJob, job_id)
+    assert job is not None
+    db.refresh(job)
     view = DocumentView.of(job.document, customer=customer_name(job.document.visit), tz=tz)
     job.attempts += 1
     try:
@@ -256,35 +292,47 @@ def run_job(
 
 
 class PrintSpooler:
-    """A background thread that prints queued jobs one at a time, so the desk never waits.
+    """A background thread that prints jobs one at a time, so the desk never waits.
 
     spooler = PrintSpooler(sessionmaker(engine), EscposTransport(cfg.printer), tz=org.zone)
     spooler.start(); spooler.submit(job.id); spooler.wait_idle(5); spooler.stop()
 
-    With ``resume_pending=False`` it prints only what it is given: gunicorn runs several
-    dashboard workers, and two of them must never both pick up the jobs left pending.
+    Every dashboard worker (gunicorn runs several) may run one on the same database: a job is
+    printed by the spooler that claims it (``claim``), at start and every ``scan_s`` each one
+    looks for jobs nobody holds, and a claim older than ``claim_timeout_s`` (its spooler died
+    mid-job) is taken again. A process killed between the printer taking the bytes and the
+    commit that marks the job done is the one case left where a receipt comes out twice.
     """
 
     def __init__(self, sessions: Callable[[], Session], transport: Transport, *, tz: tzinfo,
-                 columns: int = 42, resume_pending: bool = True) -> None:  # fmt: skip
+                 columns: int = 42, claim_timeout_s: float = 120.0, scan_s: float = 30.0,
+                 clock: Callable[[], datetime] = utcnow) -> None:  # fmt: skip
         self._sessions = sessions
         self.transport = transport
         self.columns = columns
         self.tz = tz
-        self._resume_pending = resume_pending
+        self.claim_timeout_s = claim_timeout_s
+        self.scan_s = scan_s
+        self._clock = clock
         self._queue: queue.Queue[int | None] = queue.Queue()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        """Start printing; unless told otherwise, jobs left pending by a previous run go first."""
-        if self._resume_pending:
-            with self._sessions() as db:
-                for job_id in db.scalars(
-                    select(PrintJob.id).where(PrintJob.status == "pending").order_by(PrintJob.id)
-                ):
-                    self._queue.put(job_id)
+        """Start printing; jobs left pending (or held by a spooler that died) go first."""
+        self.scan()
         self._thread = threading.Thread(target=self._run, name="receipt-printer", daemon=True)
         self._thread.start()
+
+    def scan(self) -> None:
+        """Queue every job no spooler holds (claiming happens when each one is printed)."""
+        try:
+            with self._sessions() as db:
+                found = claimable(db, now=self._clock(), timeout_s=self.claim_timeout_s)
+        except SQLAlchemyError as err:  # the database is away: the next scan tries again
+            log.error("looking for print jobs: %s", err)
+            return
+        for job_id in found:
+            self._queue.put(job_id)
 
     def submit(self, job_id: int) -> None:
         self._queue.put(job_id)
@@ -307,8 +355,14 @@ class PrintSpooler:
         self._thread = None
 
     def _run(self) -> None:
+        next_scan = time.monotonic() + self.scan_s
         while True:
-            job_id = self._queue.get()
+            try:
+                job_id = self._queue.get(timeout=max(next_scan - time.monotonic(), 0.0))
+            except queue.Empty:  # a scan every scan_s, however busy the queue is
+                next_scan = time.monotonic() + self.scan_s
+                self.scan()
+                continue
             try:
                 if job_id is None:
                     return
@@ -320,9 +374,7 @@ class PrintSpooler:
         # the one place that catches everything: a broken job must not stop the next ones
         try:
             with self._sessions() as db:
-                job = db.get(PrintJob, job_id)
-                if job is not None and job.status != "pending":
-                    return  # printed meanwhile by another process: never twice
-                run_job(db, job_id, self.transport, columns=self.columns, tz=self.tz)
+                run_job(db, job_id, self.transport, columns=self.columns, tz=self.tz,
+                        now=self._clock(), claim_timeout_s=self.claim_timeout_s)  # fmt: skip
         except (SQLAlchemyError, NotFound, EscposError, ValueError, KeyError) as err:
             log.error("print job %s could not run: %s", job_id, err)

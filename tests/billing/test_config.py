@@ -81,6 +81,8 @@ def test_minimal_config_has_sane_defaults(tmp_path: Path) -> None:
         ('[printer]\nkind = "network"\n', "'printer.host' is needed"),
         ('[billing]\npin_digits = 4\n', "'billing.pin_digits' must be at least 6"),
         ('[mqtt]\nprot = 1\n', "'mqtt.prot' is not a known setting"),
+        ('[printer]\nclaim_timeout_s = 8\n', "'printer.claim_timeout_s' must be at least 10"),
+        ('[printer]\ntimeout_s = 30\nclaim_timeout_s = 50\n', "'printer.claim_timeout_s' must be more than twice"),
     ],
 )
 def test_wrong_settings_name_the_setting_and_file(tmp_path: Path, extra: str, says: str) -> None:
