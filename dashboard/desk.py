@@ -35,7 +35,7 @@ from billing.visits import (
     open_visit,
     visit_total,
 )
-from dashboard import receipts
+from dashboard import pin_display, receipts
 from dashboard.formats import local_zone, now
 from dashboard.forms import (
     ActionForm,
@@ -103,8 +103,21 @@ def check_in() -> ResponseReturnValue:
         db.rollback()
         form.badge.errors.append(str(err)) if form.badge.data else form.form_errors.append(str(err))
         return render_template("desk/check_in.html", form=form), 400
-    # The PIN is in this page only: never in a redirect, a flash (cookie) or a log.
-    page = render_template("desk/checked_in.html", visit=checked.visit, pin=checked.pin)
+    if checked.pin:
+        pin_display.keep(checked.visit.id)
+    # post/redirect/get: reloading the result page never checks the visitor in a second time
+    return redirect(url_for("desk.checked_in", visit_id=checked.visit.id), 303)
+
+
+@bp.route("/checked-in/<int:visit_id>")
+def checked_in(visit_id: int) -> ResponseReturnValue:
+    """The check-in's result; its PIN only on the first view within a minute (``pin_display``)."""
+    try:
+        visit = get_visit(ledger(), visit_id)
+    except NotFound:
+        abort(404)
+    pin = pin_display.take(visit)
+    page = render_template("desk/checked_in.html", visit=visit, pin=pin)
     return page, 200, {"Cache-Control": "no-store"}
 
 

@@ -190,7 +190,7 @@ def test_desk_forms_need_the_csrf_token(guarded: FlaskClient, db: Session) -> No
     assert "Camille" not in guarded.get("/desk/").text
     data["csrf_token"] = token(guarded, "/desk/check-in")
     response = guarded.post("/desk/check-in", data=data)
-    assert response.status_code == 200 and "Camille" in guarded.get("/desk/").text
+    assert response.status_code == 303 and "Camille" in guarded.get("/desk/").text
 
 
 def test_admin_forms_need_the_csrf_token(guarded: FlaskClient, db: Session) -> None:

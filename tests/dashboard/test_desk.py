@@ -22,7 +22,8 @@ from tests.dashboard.conftest import PEPPER, login
 
 
 def check_in(client: FlaskClient, **data: str) -> tuple[int, str]:
-    response = client.post("/desk/check-in", data={"category": "walk-in", "with_pin": "y"} | data)
+    response = client.post("/desk/check-in", data={"category": "walk-in", "with_pin": "y"} | data,
+                           follow_redirects=True)  # fmt: skip
     assert response.status_code == 200, response.text
     found = re.search(r"/desk/visit/(\d+)", response.text)
     assert found is not None
@@ -49,7 +50,7 @@ def new_visit(db: Session, **kw: object) -> int:
 
 
 def test_check_in_shows_a_working_pin_once(staff: FlaskClient, db: Session) -> None:
-    response = staff.post("/desk/check-in", data={"category": "walk-in", "with_pin": "y"})
+    response = staff.post("/desk/check-in", data={"category": "walk-in", "with_pin": "y"}, follow_redirects=True)
     assert response.headers["Cache-Control"] == "no-store"
     visit_id, pin = check_in(staff)
     assert len(pin) == 6
@@ -256,5 +257,48 @@ def test_check_in_defaults_to_walk_in_and_checks_the_badge_uid(staff: FlaskClien
     visit_id, _pin = check_in(staff, with_pin="", badge="04:a2:b3:c4")
     visit = db.get(Visit, visit_id)
     assert visit is not None and [c.kind for c in visit.credentials] == ["badge"]
-    bare = staff.post("/desk/check-in", data={"category": "walk-in"})
+    bare = staff.post("/desk/check-in", data={"category": "walk-in"}, follow_redirects=True)
     assert bare.status_code == 200 and 'id="no-credential"' in bare.text and "rattachée" in bare.text
+
+
+def test_reloading_the_check_in_result_makes_no_second_visit_and_no_second_pin(
+    staff: FlaskClient, db: Session
+) -> None:
+    posted = staff.post("/desk/check-in", data={"category": "walk-in", "with_pin": "y", "name": "Camille"})
+    assert posted.status_code == 303 and "/desk/checked-in/" in posted.headers["Location"]
+    assert re.search(r"\d{6}", posted.headers["Location"] + posted.text) is None  # no PIN in the redirect
+    first = staff.get(posted.headers["Location"])
+    pin = re.search(r'<p class="pin" id="pin">(\d+)</p>', first.text)
+    assert pin is not None and first.headers["Cache-Control"] == "no-store"
+    reloaded = staff.get(posted.headers["Location"])
+    assert pin.group(1) not in reloaded.text and 'id="pin-shown"' in reloaded.text
+    assert db.query(Visit).count() == 1 and db.query(Credential).count() == 1
+    credential = find_pin(db, PEPPER, pin.group(1))
+    assert credential is not None and credential.visit.label == "Camille"
+
+
+def test_the_pin_is_not_shown_after_a_minute_nor_in_another_browser(
+    make_app: Callable[..., Flask], db: Session
+) -> None:
+    moments = [utcnow()]
+    app = make_app(CLOCK=lambda: moments[-1])
+    desk, other = app.test_client(), app.test_client()
+    assert login(desk, "bob").status_code == 302 and login(other, "alice").status_code == 302
+    posted = desk.post("/desk/check-in", data={"category": "walk-in", "with_pin": "y"})
+    assert 'id="pin"' not in other.get(posted.headers["Location"]).text  # the token is in desk's session
+    moments.append(moments[0] + timedelta(seconds=61))
+    late = desk.get(posted.headers["Location"])
+    assert 'id="pin"' not in late.text and 'id="pin-shown"' in late.text
+
+
+def test_without_redis_the_pin_is_still_shown_once(make_app: Callable[..., Flask]) -> None:
+    """A Redis that refuses connections (nothing listens on port 1): the session alone holds the token."""
+    import redis
+
+    app = make_app(REDIS=redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=1))
+    client = app.test_client()
+    assert login(client, "bob").status_code == 302
+    posted = client.post("/desk/check-in", data={"category": "walk-in", "with_pin": "y"})
+    assert posted.status_code == 303
+    assert 'id="pin"' in client.get(posted.headers["Location"]).text
+    assert 'id="pin"' not in client.get(posted.headers["Location"]).text
