@@ -53,6 +53,19 @@ class PrinterConfig:
 
 
 @dataclass(frozen=True)
+class SmtpConfig:
+    """Where the dashboard sends documents by e-mail; ``host`` None: e-mail is off."""
+
+    host: str | None = None
+    port: int = 587
+    user: str | None = None
+    password: str | None = None
+    sender: str = ""  # the 'from' key
+    starttls: bool = True
+    timeout_s: float = 10.0
+
+
+@dataclass(frozen=True)
 class OrganisationConfig:
     """Who issues receipts and invoices, and under which tax regime."""
 
@@ -108,6 +121,7 @@ class ServerConfig:
     path: Path | None = None
     ledger_key: str | None = None  # seals every document and closure (billing.ledger.seals)
     anchor_file: Path | None = None  # where closures are anchored, outside the database
+    smtp: SmtpConfig = SmtpConfig()
 
     @classmethod
     def from_file(cls, path: Path, environ: Mapping[str, str] = os.environ) -> ServerConfig:
@@ -130,6 +144,7 @@ class ServerConfig:
             path=s.path,
             ledger_key=s.secret("ledger_key", None),
             anchor_file=s.path_value("anchor_file", None),
+            smtp=_smtp(s.section("smtp")),
         )
 
 
@@ -171,6 +186,26 @@ def _printer(s: Settings) -> PrinterConfig:
     if config.kind == "network" and not config.host:
         raise s.error("host", "is needed when kind = \"network\"")
     return config
+
+
+def _smtp(s: Settings) -> SmtpConfig:
+    d = SmtpConfig()
+    host, user = s.text("host", "") or None, s.text("user", "") or None
+    port = s.integer("port", d.port, minimum=1)
+    sender, starttls = s.text("from", ""), s.boolean("starttls", d.starttls)
+    timeout = s.number("timeout_s", d.timeout_s, minimum=1.0)
+    password_file = s.text("password_file", "")
+    if host is None:
+        return SmtpConfig(port=port, sender=sender, starttls=starttls, timeout_s=timeout)
+    if port > 65535:
+        raise s.error("port", f"must be a TCP port (1 to 65535), not {port}")
+    if "@" not in sender:
+        raise s.error("from", f"must be the address documents are sent from (fablab@example.org), not {sender!r}")
+    if user is not None and not password_file:
+        raise s.error("password_file", "is needed when user is set")
+    password = s.secret("password") if user is not None else None
+    return SmtpConfig(host=host, port=port, user=user, password=password, sender=sender,
+                      starttls=starttls, timeout_s=timeout)  # fmt: skip
 
 
 def _organisation(s: Settings) -> OrganisationConfig:

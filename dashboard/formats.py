@@ -91,6 +91,7 @@ def names() -> dict[str, dict[str, str]]:
                         "printing": _("printing"), "paused": _("paused"), "error": _("error")},
         "visit_states": {"open": _("open"), "waiting": _("waiting for pickup"), "closed": _("closed")},
         "print_states": {"pending": _("printing…"), "done": _("printed"), "failed": _("not printed")},
+        "document_kinds": {"receipt": _("Receipt"), "invoice": _("Invoice"), "credit_note": _("Credit note")},
         "payment_names": {"cash": _("Cash"), "card": _("Card"), "cheque": _("Cheque"),
                           "transfer": _("Transfer"), "free": _("Free")},
     }  # fmt: skip

@@ -258,3 +258,10 @@ class PeriodForm(Form):
     step = SelectField(_l("Per"), choices=[("day", _l("day")), ("month", _l("month"))], default="day")
     by = SelectField(_l("By"), choices=[("machine", _l("machine")), ("category", _l("category")),
                                          ("payment", _l("payment method"))], default="machine")  # fmt: skip
+
+
+class SendDocumentForm(Form):
+    """Send a document by e-mail: to the customer's address, or one typed at the desk."""
+
+    to = StringField(_l("E-mail address"), validators=[DataRequired(), Length(max=200)])
+    submit = SubmitField(_l("Send by e-mail"))

@@ -45,7 +45,7 @@ def test_example_config_loads_and_documents_every_setting(tmp_path: Path) -> Non
     settings = Settings.load(path, environ={})
     config = ServerConfig.from_settings(settings)
     settings.finish()
-    sections = {"mqtt", "printer", "organisation", "billing"}
+    sections = {"mqtt", "printer", "organisation", "billing", "smtp"}
     read = _read_names(settings) - sections
     documented = _keys(tomllib.loads(EXAMPLE.read_text()))
     assert read - documented == set(), "settings missing from deploy/server.example.toml"
@@ -81,6 +81,10 @@ def test_minimal_config_has_sane_defaults(tmp_path: Path) -> None:
         ('[printer]\nkind = "network"\n', "'printer.host' is needed"),
         ('[billing]\npin_digits = 4\n', "'billing.pin_digits' must be at least 6"),
         ('[mqtt]\nprot = 1\n', "'mqtt.prot' is not a known setting"),
+        ('[smtp]\nhost = "mail.example.org"\n', "'smtp.from' must be the address"),
+        ('[smtp]\nhost = "m"\nfrom = "a@b"\nuser = "u"\npassword_file = ""\n', "'smtp.password_file' is needed"),
+        ('[smtp]\nhost = "m"\nfrom = "a@b"\nuser = "u"\npassword_file = "nope"\n', "'smtp.password_file' names"),
+        ('[smtp]\nhost = "m"\nfrom = "a@b"\nport = 70000\n', "'smtp.port' must be a TCP port"),
         ('[printer]\nclaim_timeout_s = 8\n', "'printer.claim_timeout_s' must be at least 10"),
         ('[printer]\ntimeout_s = 30\nclaim_timeout_s = 50\n', "'printer.claim_timeout_s' must be more than twice"),
     ],
@@ -99,3 +103,17 @@ def test_missing_pepper_file_is_named(tmp_path: Path) -> None:
     path.write_text('pepper_file = "nope"\n[organisation]\nname = "L"\naddress = "A"\nsiret = "1"\n')
     with pytest.raises(ConfigError, match="pepper_file"):
         ServerConfig.from_file(path, environ={})
+
+
+def test_smtp_settings_with_a_password_file(tmp_path: Path) -> None:
+    (tmp_path / "pepper").write_text("p")
+    (tmp_path / "smtp.password").write_text("s3cret\n")
+    path = tmp_path / "s.toml"
+    path.write_text('pepper_file = "pepper"\n[smtp]\nhost = "mail.example.org"\nuser = "fablab"\n'
+                    'password_file = "smtp.password"\nfrom = "fablab@example.org"\n'
+                    '[organisation]\nname = "L"\naddress = "A"\nsiret = "1"\n')
+    smtp = ServerConfig.from_file(path, environ={}).smtp
+    assert (smtp.host, smtp.port, smtp.user, smtp.password, smtp.sender, smtp.starttls) == (
+        "mail.example.org", 587, "fablab", "s3cret", "fablab@example.org", True)
+    (tmp_path / "x").mkdir()
+    assert ServerConfig.from_file(_with_secrets(tmp_path / "x"), environ={}).smtp.host is None
