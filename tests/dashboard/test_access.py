@@ -18,13 +18,14 @@ PAGES = [
     "/", "/live/", "/desk/", "/desk/check-in", "/desk/visit/1", "/reports/", "/reports/takings.csv",
     "/reports/lines.csv", "/admin/", "/admin/machines", "/admin/machines/laser-1", "/admin/materials",
     "/admin/materials/1", "/admin/categories", "/admin/categories/1", "/admin/items", "/admin/items/1",
-    "/admin/tariffs", "/admin/users", "/admin/users/1",
+    "/admin/tariffs", "/admin/users", "/admin/users/1", "/desk/checked-in/1", "/documents/", "/documents/1",
+    "/documents/1/receipt.pdf", "/documents/1/invoice.pdf", "/documents/1/invoice.html",
 ]  # fmt: skip
 POSTS = [
     "/logout", "/desk/check-in", "/desk/visit/1/item", "/desk/visit/1/discount", "/desk/visit/1/attach",
     "/desk/visit/1/waiting", "/desk/visit/1/close", "/desk/visit/1/reprint", "/desk/visit/1/unlock/1",
     "/desk/terminal/laser-1/lift",
-    "/desk/visit/1/correct", "/desk/visit/1/credit",
+    "/desk/visit/1/correct", "/desk/visit/1/credit", "/documents/1/send",
     "/admin/machines", "/admin/materials", "/admin/categories", "/admin/items", "/admin/tariffs",
     "/admin/users", "/admin/users/1",
 ]  # fmt: skip
@@ -90,7 +91,7 @@ def test_every_page_renders_for_an_admin(admin: FlaskClient) -> None:
     for url in PAGES:
         response = admin.get(url, follow_redirects=True)
         assert response.status_code in (200, 404), url
-        assert response.status_code == 200 or url == "/desk/visit/1", url
+        assert response.status_code == 200 or url.startswith(("/desk/visit/1", "/desk/checked-in/", "/documents/1")), url
 
 
 def test_wrong_password_is_refused_with_a_message(client: FlaskClient) -> None:
