@@ -33,6 +33,7 @@ from flask_login import current_user
 from sqlalchemy import Select, select
 
 from billing.audit import audit
+from billing.ledger.chain import load
 from billing.ledger.copies import printed_text, receipt_pdf
 from billing.ledger.documents import Document, PrintJob
 from billing.ledger.invoice import buyer_of, invoice_html, invoice_pdf
@@ -91,7 +92,13 @@ def index() -> ResponseReturnValue:
     day, number = request.args.get("date", ""), request.args.get("number", "")
     query = _filtered(select(Document), day, number).order_by(Document.issued_at.desc(), Document.id.desc())
     rows = list(ledger().scalars(query.limit(LISTED)))
-    return render_template("documents/index.html", rows=rows, day=day, number=number, listed=LISTED)
+    return render_template("documents/index.html", rows=rows, day=day, number=number, listed=LISTED,
+                           methods={d.id: methods(d) for d in rows})  # fmt: skip
+
+
+def methods(document: Document) -> list[str]:
+    """How it was paid or refunded, each method of a split payment ('card', 'cash')."""
+    return list(load(document.content)["payments"])
 
 
 @bp.route("/<int:document_id>")
@@ -104,6 +111,7 @@ def page(document_id: int) -> ResponseReturnValue:
     notes = ledger().scalars(select(Document).where(Document.credit_note_of == document.id).order_by(Document.id))
     return render_template("documents/page.html", document=document, text=receipt_text(document),
                            jobs=list(jobs), notes=list(notes), form=form, a4=document.kind in A4_KINDS,
+                           methods=methods(document),
                            can_send=current_app.config["FABMETER"].smtp.host is not None)  # fmt: skip
 
 

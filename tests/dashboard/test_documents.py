@@ -15,6 +15,7 @@ import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from decimal import Decimal
 from email.message import Message
 from typing import Any
 
@@ -101,7 +102,8 @@ def _receipts(app: Flask) -> list[Document]:
     with _session(app) as db:
         first = close_with_receipt(db, walk_in(db, ("plywood-3mm", "2"), opened=DAY1), "card", actor="bob",
                                    organisation=org, now=DAY1)  # fmt: skip
-        second = close_with_receipt(db, walk_in(db, ("mdf-3mm", "1"), opened=DAY2), "cash", actor="bob",
+        second = close_with_receipt(db, walk_in(db, ("mdf-3mm", "1"), opened=DAY2),
+                                    {"card": Decimal("2"), "cash": Decimal("1")}, actor="bob",
                                     organisation=org, now=DAY2)  # fmt: skip
         note = issue_credit_note(db, first.id, "plaque abîmée", actor="bob", now=DAY2)
         return [first, second, note]
@@ -114,7 +116,9 @@ def _listed(page: str) -> list[str]:
 def test_the_documents_list_is_newest_first_and_filters_by_day_or_number(app: Flask) -> None:
     _receipts(app)
     staff = _staff(app)
-    assert _listed(staff.get("/documents/").text) == ["A-000001", "R-000002", "R-000001"]
+    everything = staff.get("/documents/").text
+    assert _listed(everything) == ["A-000001", "R-000002", "R-000001"]
+    assert "Carte + Espèces" in everything and "27/11/2026 10:30" in everything  # Paris time
     assert _listed(staff.get("/documents/?date=2026-11-26").text) == ["R-000001"]
     assert _listed(staff.get("/documents/?number=R-000002").text) == ["R-000002"]
     assert _listed(staff.get("/documents/?number=1").text) == ["A-000001", "R-000001"]
