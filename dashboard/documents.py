@@ -67,7 +67,7 @@ def receipt_text(document: Document) -> str:
     return printed_text(render_receipt(_view(document), columns=columns))
 
 
-def _filtered(query: Select[tuple[Document]], day: str, number: str) -> Select[tuple[Document]]:
+def _filtered(query: Select[Any], day: str, number: str) -> Select[Any]:
     """Documents of one local day ('2026-11-26') and/or of a number ('R-000012', 'R-12', '12')."""
     if day:
         try:
@@ -91,7 +91,7 @@ def _filtered(query: Select[tuple[Document]], day: str, number: str) -> Select[t
 def index() -> ResponseReturnValue:
     day, number = request.args.get("date", ""), request.args.get("number", "")
     query = _filtered(select(Document), day, number).order_by(Document.issued_at.desc(), Document.id.desc())
-    rows = list(ledger().scalars(query.limit(LISTED)))
+    rows: list[Document] = list(ledger().scalars(query.limit(LISTED)))
     return render_template("documents/index.html", rows=rows, day=day, number=number, listed=LISTED,
                            methods={d.id: methods(d) for d in rows})  # fmt: skip
 
