@@ -78,7 +78,7 @@ def _filtered(query: Select[Any], day: str, number: str) -> Select[Any]:
             query = query.where(Document.issued_at >= start, Document.issued_at < start + timedelta(days=1))
     series, _dash, digits = number.strip().upper().rpartition("-")
     if number.strip():
-        if not digits.isdigit():
+        if not (digits.isascii() and digits.isdigit() and len(digits) <= 9):  # '²' and 10^20 too
             flash(_("“%(number)s” is not a document number (R-000012).", number=number[:20]), "error")
             return query.where(Document.id.is_(None))
         query = query.where(Document.number == int(digits))

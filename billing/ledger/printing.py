@@ -268,16 +268,13 @@ def run_job(
 
     A job another process holds (or already printed) is returned as it is, not printed.
     """
-    if db.get(PrintJob, job_id) is None:
-        raise NotFound(f"no print job {job_id}")
-    if not claim(db, job_id, now=now or utcnow(), timeout_s=claim_timeout_s):
-        job = db.get(PrintJob, job_id)
-        assert job is not None
-        db.refresh(job)
-        return job
     job = db.get(PrintJob, job_id)
-    assert job is not None
+    if job is None:
+        raise NotFound(f"no print job {job_id}")
+    claimed = claim(db, job_id, now=now or utcnow(), timeout_s=claim_timeout_s)
     db.refresh(job)
+    if not claimed:
+        return job
     view = DocumentView.of(job.document, customer=customer_name(job.document.visit), tz=tz)
     job.attempts += 1
     try:

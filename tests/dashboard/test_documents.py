@@ -122,9 +122,10 @@ def test_the_documents_list_is_newest_first_and_filters_by_day_or_number(app: Fl
     assert _listed(staff.get("/documents/?date=2026-11-26").text) == ["R-000001"]
     assert _listed(staff.get("/documents/?number=R-000002").text) == ["R-000002"]
     assert _listed(staff.get("/documents/?number=1").text) == ["A-000001", "R-000001"]
-    bad = staff.get("/documents/?date=26/11&number=R-x")
-    assert bad.status_code == 200 and _listed(bad.text) == []
-    assert "n’est pas une date" in bad.text and "n’est pas un numéro" in bad.text
+    for day, number in [("26/11", "R-x"), ("2026-02-30", "R-²"), ("\x00", "R-" + "9" * 30)]:
+        bad = staff.get("/documents/", query_string={"date": day, "number": number})
+        assert bad.status_code == 200 and _listed(bad.text) == []
+        assert "n’est pas une date" in bad.text and "n’est pas un numéro" in bad.text
 
 
 def test_a_receipt_page_shows_exactly_what_the_printer_printed(
