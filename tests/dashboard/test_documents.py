@@ -222,6 +222,7 @@ def test_an_invoice_is_sent_with_its_pdf(mailing_app: Flask, mailbox: Mailbox) -
     [
         ({"port": "closed"}, "camille@example.org", "Non envoyé : no mail sent through 127.0.0.1:"),
         ({"password": "wrong"}, "camille@example.org", "refused the login of fablab"),
+        ({"starttls": True}, "camille@example.org", "STARTTLS extension not supported by server"),
         ({}, "camille at example", "is not an e-mail address"),
         ({"host": None}, "camille@example.org", "e-mail is not set up"),
     ],
