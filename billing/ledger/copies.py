@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from fpdf import FPDF
 
-from billing.ledger.printable import CODE_PAGE
+from billing.ledger.printable import CODE_PAGE, printable
 
 # python-escpos 3.1's commands in our receipts (escpos/constants.py): ESC @, then ESC or GS
 # with one argument byte, and GS ( k pL pH <pL + 256 pH bytes> for the QR code
@@ -47,5 +47,5 @@ def receipt_pdf(text: str, *, title: str) -> bytes:
     pdf.add_page()
     pdf.set_font("courier", size=7.5)  # 42 columns of Courier 7.5 pt fill 72 mm
     for line in lines:
-        pdf.cell(w=0, h=4, text=line.encode("cp1252", "replace").decode("cp1252"), new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(w=0, h=4, text=printable(line, code_page="cp1252"), new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())

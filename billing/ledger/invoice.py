@@ -20,6 +20,7 @@ from fpdf import FPDF
 
 from billing.config import OrganisationConfig
 from billing.ledger.documents import Document
+from billing.ledger.printable import printable
 from billing.presentation import DocumentView, cents_text, customer_name
 
 LEGAL_INDEMNITY_CENTS = 4000  # Code de commerce, art. D441-5
@@ -169,8 +170,8 @@ _CSS = (
 
 
 def _latin(text: str) -> str:
-    """What the PDF's core font can show (Windows-1252, which has € and French accents)."""
-    return text.encode("cp1252", "replace").decode("cp1252")
+    """What the PDF's core font can show (Windows-1252, which has €, French accents, “ ” and —)."""
+    return printable(text, code_page="cp1252")
 
 
 def invoice_pdf(document: Document, buyer: Buyer, *, tz: tzinfo, compress: bool = True) -> bytes:

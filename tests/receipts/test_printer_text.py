@@ -72,6 +72,11 @@ def test_printable_maps_typography_and_drops_control_characters(typed: str, prin
     printed.encode(CODE_PAGE)  # strict: every character is on the code page
 
 
+def test_the_invoice_pdf_font_keeps_what_windows_1252_has_and_nothing_else() -> None:
+    assert printable("Zoë’s “PLA” — 1\u202f234 €…\x1b\x1dV😀", code_page="cp1252") == "Zoë’s “PLA” — 1 234 €…V"
+    assert printable("Łódź ő", code_page="cp1252") == "Lódz o"
+
+
 @pytest.mark.parametrize(
     ("quantity", "unit", "text"),
     [("1", "plaque", "plaque"), ("2", "plaque", "plaques"), ("0.5", "plaque", "plaque"),
