@@ -27,6 +27,7 @@ PAYMENTS = {
     "cheque": "chèque",
     "transfer": "virement",
     "free": "gratuit",
+    "due": "à régler",
 }
 
 
