@@ -83,20 +83,27 @@ def _refuse_if_invoiced(db: Session, customer: Customer) -> None:
         )
 
 
+
+
+def N_(message: str) -> str:
+    """Marks a message for the dashboard's translation catalogue (gettext_noop): pybabel -k N_."""
+    return message
+
+
 # Problems are English msgids with %(name)s fields: the dashboard shows them translated.
-REQUIRED = "Required for a company's invoice."
-LONGER = "At most %(n)s characters."
-CONTROL = "Remove the control characters (tab, escape…) from this text."
-NOT_SIREN = "A SIREN has 9 digits, a SIRET 14 (spaces allowed)."
-BAD_KEY = "This number's check digit is wrong: check each digit."
-NOT_VAT = "An intra-EU VAT number is the country's code then the number (FR40303265045)."
-BAD_VAT_KEY = "This VAT number's key is wrong for %(country)s: check each character."
-VAT_SIREN = "A French VAT number holds the SIREN %(siren)s: FR%(key)s%(siren)s."
-NOT_EMAIL = "Write an e-mail address like nom@exemple.fr."
-NOT_POSTCODE = "A French postcode has 5 digits."
-NOT_COUNTRY = "A country is its two-letter code (FR, BE, DE…)."
-NO_NAME = "A customer needs a name."
-NOT_KIND = "A customer is a person or a company."
+REQUIRED = N_("Required for a company's invoice.")
+LONGER = N_("At most %(n)s characters.")
+CONTROL = N_("Remove the control characters (tab, escape…) from this text.")
+NOT_SIREN = N_("A SIREN has 9 digits, a SIRET 14 (spaces allowed).")
+BAD_KEY = N_("This number's check digit is wrong: check each digit.")
+NOT_VAT = N_("An intra-EU VAT number is the country's code then the number (FR40303265045).")
+BAD_VAT_KEY = N_("This VAT number's key is wrong for %(country)s: check each character.")
+VAT_SIREN = N_("A French VAT number holds the SIREN %(siren)s: FR%(key)s%(siren)s.")
+NOT_EMAIL = N_("Write an e-mail address like nom@exemple.fr.")
+NOT_POSTCODE = N_("A French postcode has 5 digits.")
+NOT_COUNTRY = N_("A country is its two-letter code (FR, BE, DE…).")
+NO_NAME = N_("A customer needs a name.")
+NOT_KIND = N_("A customer is a person or a company.")
 
 # VAT numbers of Greece begin with EL, Northern Ireland's with XI
 VAT_COUNTRIES = {code.upper() for code in vat.MEMBER_STATES} - {"GR"} | {"EL"}
@@ -272,18 +279,19 @@ def display_name(customer: Customer) -> str:
     return customer.company_name or customer.name or customer.ref
 
 
-def invoice_buyer(customer: Customer | None, visit_id: int) -> dict[str, str]:
+def invoice_buyer(customer: Customer | None, visit_id: int | None = None) -> dict[str, str]:
     """The buyer as an invoice names it, frozen into its content; refused when incomplete."""
+    visit = f"visit {visit_id}" if visit_id is not None else "a company's visit"
     if customer is None or customer.kind != "company" or customer.erased_at is not None:
         raise InvalidOperation(
-            f"visit {visit_id} is a company's: its customer must be a company, with its name, "
+            f"{visit} is a company's: its customer must be a company, with its name, "
             "address and SIREN (the invoice names its buyer)"
         )
     try:
         details = checked_details(asdict(CustomerDetails.of(customer)))
     except InvalidCustomer as err:
         raise InvalidOperation(
-            f"the invoice of visit {visit_id} cannot name its buyer {customer.ref}: {err} — "
+            f"the invoice of {visit} cannot name its buyer {customer.ref}: {err} — "
             "complete the customer first"
         ) from err
     buyer = {"name": details.company_name, "address": details.company_address,

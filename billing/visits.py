@@ -21,10 +21,13 @@ from sqlalchemy.orm import Session
 
 from billing.audit import audit
 from billing.credentials import bind_badge, deactivate_visit_credentials, issue_pin
+from billing.customers import invoice_buyer
 from billing.errors import InvalidOperation, NotFound
 from billing.models import PAYMENT_METHODS, ChargeLine, Customer, UsageSession, Visit, utcnow
 from billing.money import euros, format_eur, to_cents
 from billing.tariffs import category_by_code
+
+COMPANY = "company"  # the category whose visits close to an invoice
 
 
 @dataclass(frozen=True)
@@ -93,11 +96,16 @@ def open_visit(
     pin_digits: int = 6,
     now: datetime | None = None,
 ) -> CheckIn:
-    """Check a visitor in: anonymous or named, with a PIN (shown once) and/or a loan badge."""
+    """Check a visitor in: anonymous or named, with a PIN (shown once) and/or a loan badge.
+
+    A company's visit needs a company customer with all its invoice names (``invoice_buyer``).
+    """
     customer = db.get(Customer, customer_id) if customer_id is not None else None
     if customer_id is not None and customer is None:
         raise NotFound(f"no customer {customer_id}")
-    label = (name or "").strip() or (customer.name or customer.company_name if customer else None)
+    if category == COMPANY:
+        invoice_buyer(customer)  # its invoice will name the buyer in full: refused now, not at the close
+    label = (name or "").strip() or (customer.company_name or customer.name if customer else None)
     visit = Visit(category=category_by_code(db, category), customer=customer, label=label or "…",
                   opened_at=now or utcnow())  # fmt: skip
     db.add(visit)

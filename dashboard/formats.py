@@ -92,7 +92,7 @@ def names() -> dict[str, dict[str, str]]:
         "visit_states": {"open": _("open"), "waiting": _("waiting for pickup"), "closed": _("closed")},
         "print_states": {"pending": _("printing…"), "done": _("printed"), "failed": _("not printed")},
         "payment_names": {"cash": _("Cash"), "card": _("Card"), "cheque": _("Cheque"),
-                          "transfer": _("Transfer"), "free": _("Free")},
+                          "transfer": _("Transfer"), "free": _("Free"), "due": _("Payment due (invoice)")},
     }  # fmt: skip
 
 
