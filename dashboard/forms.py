@@ -17,7 +17,6 @@ from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     HiddenField,
-    IntegerField,
     PasswordField,
     SelectField,
     StringField,
@@ -28,7 +27,6 @@ from wtforms.validators import (
     DataRequired,
     InputRequired,
     Length,
-    NumberRange,
     Optional,
     Regexp,
     ValidationError,
@@ -93,6 +91,28 @@ class AmountField(StringField):  # type: ignore[misc]  # wtforms ships no type h
         if not isinstance(self.data, Decimal):
             return ""
         return _written(self.data, 2 if self.places == 2 else None)  # money keeps its cents: 0,50
+
+
+class CountField(AmountField):
+    """A whole number ('1 200' seconds, 5 units) in the same text input as amounts; ``data`` is an int."""
+
+    def __init__(self, label: Any = None, validators: Any = None, *, minimum: int, maximum: int,
+                 **kwargs: Any) -> None:  # fmt: skip
+        super().__init__(label, validators, places=0, minimum=Decimal(minimum), maximum=Decimal(maximum), **kwargs)
+
+    def process_formdata(self, valuelist: list[str]) -> None:
+        try:
+            super().process_formdata(valuelist)
+        except ValueError as err:
+            raise ValueError(_("“%(value)s” is not a whole number: write it like 1 200.",
+                               value=self.raw.strip()[:40])) from err  # fmt: skip
+        if self.data is not None:
+            self.data = int(self.data)
+
+    def _value(self) -> str:
+        if self.raw_data:
+            return str(self.raw_data[0])
+        return _written(Decimal(self.data)) if isinstance(self.data, int) else ""
 
 
 def payment_choices() -> list[tuple[str, str]]:
@@ -277,13 +297,10 @@ class TariffForm(Form):
     machine = SelectField(_l("Machine"), validators=[DataRequired()])
     category = SelectField(_l("Category"), validators=[DataRequired()])
     unit_price = AmountField(_l("Price per unit (€)"), [InputRequired()], places=2, minimum=Decimal(0), maximum=Decimal(10000))  # fmt: skip
-    unit_s = IntegerField(_l("Time unit (seconds)"), default=60,
-                          validators=[InputRequired(), NumberRange(min=1, max=86400)])
-    minimum_units = IntegerField(_l("Minimum units"), default=0,
-                                 validators=[InputRequired(), NumberRange(min=0, max=10000)])
+    unit_s = CountField(_l("Time unit (seconds)"), [InputRequired()], default=60, minimum=1, maximum=86400)
+    minimum_units = CountField(_l("Minimum units"), [InputRequired()], default=0, minimum=0, maximum=10000)
     start_fee = AmountField(_l("Start fee (€)"), [InputRequired()], places=2, default=Decimal(0), minimum=Decimal(0), maximum=Decimal(10000))  # fmt: skip
-    grace_s = IntegerField(_l("Free grace period (seconds)"), default=0,
-                           validators=[InputRequired(), NumberRange(min=0, max=86400)])
+    grace_s = CountField(_l("Free grace period (seconds)"), [InputRequired()], default=0, minimum=0, maximum=86400)
     basis = SelectField(_l("Time counted"), choices=[(b, b) for b in TIME_BASES])
     material_applies = BooleanField(_l("Charge material"))
     submit = SubmitField(_l("Save as a new version"))

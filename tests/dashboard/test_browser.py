@@ -1,5 +1,7 @@
 """One real browser (Debian's headless Chromium driven by playwright) against a real threaded
-server and a private redis-server: log in, watch a card change, check a visitor in, close."""
+server and a private redis-server: log in, watch a card change, check a visitor in, type French
+numbers ("2,5" plates, a "1,50" discount) and close with confirmation — with the browser's
+locale French and then American, whose number inputs would read "1,50" as 150."""
 
 from __future__ import annotations
 
@@ -40,15 +42,15 @@ def served(tmp_path: Path, ledger_path: Path, redis_server: PrivateRedis) -> Ite
     thread.join(timeout=5)
 
 
-@pytest.fixture
-def page(served: str) -> Iterator[Any]:
+@pytest.fixture(params=["fr-FR", "en-US"])
+def page(served: str, request: pytest.FixtureRequest) -> Iterator[Any]:
     if not CHROMIUM.exists():
         pytest.skip("needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        page = browser.new_page()
+        page = browser.new_page(locale=request.param)
         page.set_default_timeout(10_000)
         yield page
         browser.close()
@@ -90,13 +92,22 @@ def test_staff_watch_a_machine_then_check_a_visitor_in_and_out(served: str, page
     page.click("text=Ouvrir la visite")
 
     page.select_option("#item-item", "plywood-3mm")
-    page.fill("#item-quantity", "2")
+    quantity = page.locator("#item-quantity")
+    expect(quantity).to_have_attribute("inputmode", "decimal")
+    quantity.fill("")
+    quantity.press_sequentially("2,5")  # key by key, as staff type it
+    expect(quantity).to_have_value("2,5")
     page.click("#item-submit")
-    expect(page.locator("#total")).to_have_text(re.compile(r"9,00\s€"))
+    expect(page.locator("#total")).to_have_text(re.compile(r"11,25\s€"))  # 2.5 × 4,50 €, not 25 ×
+
+    page.locator("#discount-amount").press_sequentially("1,50")
+    page.fill("#discount-reason", "bénévole")
+    page.click("#discount-submit")
+    expect(page.locator("#total")).to_have_text(re.compile(r"9,75\s€"))  # not 150 €, which is refused
 
     page.select_option("#close-payment_method", "cash")
     page.click("#close-submit")
-    expect(page.locator("#confirm-total")).to_have_text(re.compile(r"9,00\s€"))  # the amount, asked first
+    expect(page.locator("#confirm-total")).to_have_text(re.compile(r"9,75\s€"))  # the amount, asked first
     page.click("#confirm")
     expect(page.locator(".flash")).to_have_text("Visite clôturée.")
     expect(page.locator("#visit-state")).to_have_text("clôturée")
