@@ -120,6 +120,23 @@ def open_visit(
     return CheckIn(visit, pin)
 
 
+def set_customer(db: Session, visit_id: int, customer_id: int | None, *, actor: str) -> Visit:
+    """Bill an open visit to another customer (or none); a company's visit needs a complete company."""
+    visit = _open(db, visit_id)
+    customer = db.get(Customer, customer_id) if customer_id is not None else None
+    if customer_id is not None and (customer is None or customer.erased_at is not None):
+        raise NotFound(f"no customer {customer_id}")
+    if visit.category.code == COMPANY:
+        invoice_buyer(customer, visit_id)
+    previous = visit.customer
+    if previous is not None and visit.label in (previous.company_name, previous.name) or visit.label == f"Visiteur {visit.id}":
+        visit.label = (customer.company_name or customer.name if customer else None) or f"Visiteur {visit.id}"
+    visit.customer = customer
+    audit(db, actor, "set_customer", f"visit {visit_id}", customer.ref if customer else "no customer")
+    db.flush()
+    return visit
+
+
 def add_discount(db: Session, visit_id: int, amount: Decimal, reason: str, *, actor: str) -> ChargeLine:
     """A discount of ``amount`` euros (positive), as a negative line whose text is the reason.
 

@@ -21,12 +21,13 @@ from billing.charges import attach_session, cost_so_far, unassigned_sessions
 from billing.credentials import checked_badge_uid, locked_credentials, unlock_credential
 from billing.customers import checked_details, display_name, save_customer, search_customers
 from billing.errors import BillingError, InvalidOperation, NotFound
+from billing.ledger.receipts import INVOICE, series_for
 from billing.ledger.unpaid import left_to_pay, payment_of
 from billing.lines import corrections, reduce_line, remove_line
 from billing.lockouts import lift, slowed_terminals
 from billing.models import Category, Credential, Customer, Machine, Visit, utcnow
 from billing.money import parse_decimal, to_cents
-from billing.payments import payments_for, split
+from billing.payments import DUE, payments_for, split
 from billing.presentation import quantity_text
 from billing.visits import (
     COMPANY,
@@ -36,6 +37,7 @@ from billing.visits import (
     list_open_visits,
     mark_waiting,
     open_visit,
+    set_customer,
     visit_total,
 )
 from dashboard import receipts
@@ -51,6 +53,7 @@ from dashboard.forms import (
     CustomerForm,
     DiscountForm,
     ItemForm,
+    VisitCustomerForm,
 )
 from dashboard.store import ledger
 
@@ -163,10 +166,40 @@ def _forms(visit_id: int) -> dict[str, Any]:
         (str(line.id), f"{line.description} ({quantity_text(str(line.quantity))} {line.unit})".strip())
         for line in (visit.lines if visit else [])
     ]
+    close = CloseForm(prefix="close")
+    if visit is not None and series_for(visit) != INVOICE:  # a receipt is paid now
+        close.payment_method.choices = [c for c in close.payment_method.choices if c[0] != DUE]
     return {"item_form": item, "discount_form": DiscountForm(prefix="discount"),
-            "attach_form": attach, "close_form": CloseForm(prefix="close"),
+            "attach_form": attach, "close_form": close, "customer_form": _customer_form(visit),
             "correct_form": correct, "credit_form": CreditNoteForm(prefix="credit"),
             "action_form": ActionForm()}  # fmt: skip
+
+
+def _customer_form(visit: Visit | None) -> VisitCustomerForm:
+    form = VisitCustomerForm(prefix="customer")
+    found = search_customers(ledger(), limit=500)
+    if visit is not None and visit.customer is not None and visit.customer not in found:
+        found.insert(0, visit.customer)
+    form.customer.choices = [("", _("— no customer record —"))] + [
+        (str(c.id), f"{display_name(c)} · {c.ref}") for c in found
+    ]  # fmt: skip
+    if not form.is_submitted() and visit is not None:
+        form.customer.data = str(visit.customer_id or "")
+    return form
+
+
+@bp.route("/visit/<int:visit_id>/customer", methods=["POST"])
+def customer(visit_id: int) -> ResponseReturnValue:
+    form = _customer_form(ledger().get(Visit, visit_id))
+    if not form.validate_on_submit():
+        return _visit_page(visit_id, 400, customer_form=form)
+    try:
+        chosen = int(form.customer.data) if form.customer.data else None
+        set_customer(ledger(), visit_id, chosen, actor=actor())
+        ledger().commit()
+    except BillingError as err:
+        return _refused(visit_id, form, err, "customer_form")
+    return _done(visit_id, _("Customer changed."))
 
 
 def _visit_page(visit_id: int, status: int = 200, **forms: Any) -> ResponseReturnValue:

@@ -181,6 +181,13 @@ class CustomerForm(Form):
         return {name: self[name].data or "" for name in self.DETAILS}
 
 
+class VisitCustomerForm(Form):
+    """Bill an open visit to a customer of the list (or to none)."""
+
+    customer = SelectField(_l("Bill to"), validators=[Optional()])
+    submit = SubmitField(_l("Change the customer"))
+
+
 class ItemForm(Form):
     item = SelectField(_l("Item"), validators=[DataRequired()])
     quantity = AmountField(_l("Quantity"), [InputRequired()], places=3, default=Decimal(1),

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from billing.ledger.chain import load, verify
 from billing.ledger.documents import Document, InvoicePayment
 from billing.models import AuditEntry, Customer, Visit
+from billing.tariffs import category_by_code
 from tests.dashboard.test_desk import check_in, close
 
 COMPANY = {"kind": "company", "company_name": "Atelier Bois & Fils SARL", "name": "Léa Martin",
@@ -184,3 +185,41 @@ def test_every_customer_problem_has_a_french_translation() -> None:
         catalog = read_po(po)
     assert len(messages) >= 13
     assert [m for m in messages if not getattr(catalog.get(m), "string", None)] == []
+
+
+def _payment_options(client: FlaskClient, visit_id: int) -> list[str]:
+    page = client.get(f"/desk/visit/{visit_id}").text
+    select = page[page.index('<select id="close-payment_method"'):]
+    return re.findall(r'<option[^>]* value="([a-z]*)"', select[: select.index("</select>")])
+
+
+def test_payment_due_is_offered_only_where_an_invoice_is_issued(staff: FlaskClient, db: Session) -> None:
+    walk_in, _pin = check_in(staff)
+    assert "due" not in _payment_options(staff, walk_in)
+    assert "due" in _payment_options(staff, _company_visit(staff))
+
+
+def test_a_visit_is_billed_to_a_customer_from_its_page(staff: FlaskClient, db: Session) -> None:
+    """A company visit opened before customers were checked (here: made so in the database) cannot
+    close until it names a complete company; a person is refused; the change is audited."""
+    visit_id, _pin = check_in(staff)
+    visit = db.get(Visit, visit_id)
+    assert visit is not None
+    visit.category = category_by_code(db, "company")
+    db.commit()
+    staff.post(f"/desk/visit/{visit_id}/item", data={"item-item": "plywood-3mm", "item-quantity": "1"})
+    assert close(staff, visit_id, "transfer").status_code == 400
+    person = _create(staff, name="Camille Durand")
+    refused = staff.post(f"/desk/visit/{visit_id}/customer", data={"customer-customer": str(person)})
+    assert refused.status_code == 400 and "is a company&#39;s" in refused.text
+    company = _create(staff, **COMPANY)
+    assert staff.post(f"/desk/visit/{visit_id}/customer", data={"customer-customer": str(company)}).status_code == 302
+    page = staff.get(f"/desk/visit/{visit_id}").text
+    assert "Atelier Bois &amp; Fils SARL" in page and f"/customers/{company}" in page
+    assert close(staff, visit_id, "due").status_code == 302
+    db.expire_all()
+    assert db.scalars(select(Document).where(Document.visit_id == visit_id)).one().reference == "F-000001"
+    entry = db.scalars(select(AuditEntry).where(AuditEntry.action == "set_customer")).one()
+    assert entry.subject == f"visit {visit_id}" and entry.detail == db.get(Customer, company).ref  # type: ignore[union-attr]
+    closed = staff.post(f"/desk/visit/{visit_id}/customer", data={"customer-customer": str(person)})
+    assert closed.status_code == 400 and db.get(Visit, visit_id).customer_id == company  # type: ignore[union-attr]
