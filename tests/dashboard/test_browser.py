@@ -114,3 +114,42 @@ def test_staff_watch_a_machine_then_check_a_visitor_in_and_out(served: str, page
     expect(page.locator("#receipt-number")).to_have_text("R-000001")
     page.click("text=Accueil")
     expect(page.locator("#open-visits")).not_to_contain_text("Dominique")
+
+
+def test_a_company_is_created_at_check_in_and_its_invoice_paid_later(served: str, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(served + "/desk/check-in")
+    page.fill("#username", "bob")
+    page.fill("#password", PASSWORD)
+    page.click("#submit")
+    expect(page.locator("#new-customer")).to_be_hidden()  # until "a new customer" is chosen
+    page.select_option("#customer", "new")
+    expect(page.locator("#new-customer")).to_be_visible()
+    page.select_option("#new-kind", "company")
+    for field, value in (("company_name", "Atelier Bois SARL"), ("company_address", "12 rue des Scieurs"),
+                         ("postcode", "01000"), ("city", "Bourg-en-Bresse"), ("siren", "552 100 554")):  # fmt: skip
+        page.fill(f"#new-{field}", value)
+    page.select_option("#category", "company")
+    page.click("#submit")
+    expect(page.locator("#pin")).to_have_text(re.compile(r"^\d{6}$"))
+    page.click("text=Ouvrir la visite")
+    expect(page.locator("#visit-customer")).to_contain_text("Atelier Bois SARL")
+
+    page.select_option("#item-item", "plywood-3mm")
+    page.locator("#item-quantity").fill("")
+    page.locator("#item-quantity").press_sequentially("2,5")
+    page.click("#item-submit")
+    page.select_option("#close-payment_method", "due")
+    page.click("#close-submit")
+    page.click("#confirm")
+    expect(page.locator("#receipt-number")).to_have_text("F-000001")
+    expect(page.locator("#invoice-due")).to_contain_text("Paiement à recevoir")
+
+    page.goto(served + "/desk/unpaid/")
+    row = page.locator("#unpaid tbody tr").first
+    expect(row).to_contain_text("Atelier Bois SARL")
+    row.locator("select").select_option("transfer")
+    row.locator("input[type=submit]").click()
+    expect(page.locator(".flash")).to_have_text("Paiement de F-000001 enregistré.")
+    expect(page.locator("#unpaid")).to_contain_text("Aucune facture n'attend son paiement.")

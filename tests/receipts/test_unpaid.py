@@ -60,7 +60,9 @@ def test_overdue_invoices_come_first(db: Session) -> None:
     assert order == [older.id, old.id, recent.id]
 
 
-def test_recording_the_payment_settles_the_invoice_and_is_audited(db: Session) -> None:
+def test_recording_the_payment_settles_the_invoice_and_is_audited(any_db: Session) -> None:
+    """On SQLite and PostgreSQL (the payment's date column, the row lock on the invoice)."""
+    db = any_db
     invoice = _due(db)
     payment = _pay(db, invoice.id, "cheque", on=date(2026, 12, 5))
     assert (payment.method, payment.amount_cents, payment.paid_on) == ("cheque", 3300, date(2026, 12, 5))
