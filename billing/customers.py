@@ -104,6 +104,7 @@ NOT_POSTCODE = N_("A French postcode has 5 digits.")
 NOT_COUNTRY = N_("A country is its two-letter code (FR, BE, DE…).")
 NO_NAME = N_("A customer needs a name.")
 NOT_KIND = N_("A customer is a person or a company.")
+PERSON_SIREN = N_("A person has no SIREN nor VAT number here: make the customer a company (a sole trader too).")
 
 # VAT numbers of Greece begin with EL, Northern Ireland's with XI
 VAT_COUNTRIES = {code.upper() for code in vat.MEMBER_STATES} - {"GR"} | {"EL"}
@@ -215,8 +216,12 @@ def _rest(kind: str, text: dict[str, str], problems: dict[str, tuple[str, dict[s
         for field in needed:
             if not text[field]:
                 problems.setdefault(field, (REQUIRED, {}))
-    elif not text["name"]:
-        problems.setdefault("name", (NO_NAME, {}))
+    else:
+        if not text["name"]:
+            problems.setdefault("name", (NO_NAME, {}))
+        for field in ("siren", "vat_number"):  # only a company's invoice names them
+            if text[field]:
+                problems.setdefault(field, (PERSON_SIREN, {}))
 
 
 def _looks_like_email(text: str) -> bool:

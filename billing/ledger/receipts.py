@@ -251,9 +251,9 @@ def _write(
 
 
 def series_for(visit: Visit) -> str:
-    """A company (by category, or a customer with a SIREN) gets an invoice; everyone else a receipt."""
+    """A company (by category, or a company customer) gets an invoice; everyone else a receipt."""
     company = visit.category.code == COMPANY_CATEGORY or bool(
-        visit.customer and visit.customer.siren
+        visit.customer and visit.customer.kind == "company"
     )
     return INVOICE if company else RECEIPT
 

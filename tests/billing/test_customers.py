@@ -28,6 +28,7 @@ from billing.customers import (
     NOT_POSTCODE,
     NOT_SIREN,
     NOT_VAT,
+    PERSON_SIREN,
     REQUIRED,
     VAT_SIREN,
     CustomerDetails,
@@ -44,6 +45,7 @@ COMPANY = {"kind": "company", "company_name": "Atelier Bois & Fils SARL", "name"
            "company_address": "12 rue des Scieurs", "postcode": "01000", "city": "Bourg-en-Bresse",
            "country": "FR", "siren": "552 100 554", "vat_number": "FR 96 552 100 554",
            "email": "lea@atelier-bois.fr"}  # fmt: skip
+BELGIAN = {**COMPANY, "country": "BE", "postcode": "1000", "city": "Bruxelles", "siren": ""}
 NOW = datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
 
 
@@ -67,7 +69,7 @@ def test_a_complete_company_is_stored_normalised() -> None:
     "732829320", "73282932000074",
 ])  # fmt: skip
 def test_valid_siren_and_siret(number: str) -> None:
-    assert problems(name="x", siren=number) == {}
+    assert problems(**{**COMPANY, "siren": number, "vat_number": ""}) == {}
 
 
 @pytest.mark.parametrize(("number", "message"), [
@@ -80,7 +82,7 @@ def test_valid_siren_and_siret(number: str) -> None:
     ("552100554;DROP", NOT_SIREN), ("1" * 31, LONGER),
 ])  # fmt: skip
 def test_invalid_siren_and_siret_say_why(number: str, message: str) -> None:
-    assert problems(name="x", siren=number) == {"siren": message}
+    assert problems(**{**COMPANY, "siren": number, "vat_number": ""}) == {"siren": message}
 
 
 @pytest.mark.parametrize("number", [
@@ -88,7 +90,7 @@ def test_invalid_siren_and_siret_say_why(number: str, message: str) -> None:
     "ATU13585627", "NL004495445B01", "IT00743110157", "ESA28015865", "EL094259216", "XI925901618",
 ])  # fmt: skip
 def test_valid_intra_eu_vat_numbers(number: str) -> None:
-    assert problems(name="x", vat_number=number) == {}
+    assert problems(**{**BELGIAN, "vat_number": number}) == {}
 
 
 @pytest.mark.parametrize(("number", "message"), [
@@ -98,7 +100,7 @@ def test_valid_intra_eu_vat_numbers(number: str) -> None:
     ("US123456789", NOT_VAT), ("552100554", NOT_VAT), ("F", NOT_VAT), ("12345678901", NOT_VAT),
 ])  # fmt: skip
 def test_invalid_vat_numbers_say_why(number: str, message: str) -> None:
-    assert problems(name="x", vat_number=number) == {"vat_number": message}
+    assert problems(**{**BELGIAN, "vat_number": number}) == {"vat_number": message}
 
 
 def test_a_french_vat_number_must_hold_the_customers_siren() -> None:
@@ -112,6 +114,12 @@ def test_a_french_vat_number_must_hold_the_customers_siren() -> None:
 @pytest.mark.parametrize("field", ["company_name", "company_address", "postcode", "city", "siren"])
 def test_a_company_needs_what_its_invoice_names(field: str) -> None:
     assert problems(**{**COMPANY, field: "  "}) == {field: REQUIRED}
+
+
+def test_a_person_has_no_siren_nor_vat_number() -> None:
+    """A sole trader who wants invoices is a company customer: only a company's invoice names them."""
+    assert problems(name="Camille", siren="552100554", vat_number="FR96552100554") == {
+        "siren": PERSON_SIREN, "vat_number": PERSON_SIREN}  # fmt: skip
 
 
 def test_a_foreign_company_needs_no_siren_and_a_free_postcode() -> None:
