@@ -48,7 +48,8 @@ NAMING = {
 MACHINE_KINDS = ("printer", "laser", "cnc", "sewing", "other")
 TIME_BASES = ("session", "busy", "job")
 VISIT_STATES = ("open", "waiting", "closed")
-PAYMENT_METHODS = ("cash", "card", "cheque", "transfer", "free")
+PAYMENT_METHODS = ("cash", "card", "cheque", "transfer", "free", "due")  # due: an invoice paid later
+CUSTOMER_KINDS = ("person", "company")
 LINE_KINDS = ("time", "start_fee", "material", "item", "discount")
 SESSION_STATES = ("open", "ended", "priced")
 ROLES = ("staff", "admin")
@@ -201,22 +202,30 @@ class TariffVersion(Base):
 
 
 class Customer(Base):
-    """A named customer (a company gets invoices); ``ref`` is the pseudonym used in documents.
+    """A person or a company (``kind``); a company gets invoices naming it in full.
 
-    Erasing a person blanks the personal fields and keeps ``ref``.
+    ``ref`` is the pseudonym used in documents. ``company_address`` holds the street lines of
+    either kind; ``siren`` a SIREN (9 digits) or a SIRET (14), digits only; ``country`` an ISO
+    3166 code ('FR'). Erasing a person blanks the personal fields and keeps ``ref``.
     """
 
     __tablename__ = "customers"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     ref: Mapped[str] = mapped_column(String(20), unique=True)
+    kind: Mapped[str] = mapped_column(String(10), default="person", server_default="person")  # CUSTOMER_KINDS
     name: Mapped[str | None] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(200))
     company_name: Mapped[str | None] = mapped_column(String(200))
     company_address: Mapped[str | None] = mapped_column(Text)
+    postcode: Mapped[str | None] = mapped_column(String(10))
+    city: Mapped[str | None] = mapped_column(String(100))
+    country: Mapped[str | None] = mapped_column(String(2))
     siren: Mapped[str | None] = mapped_column(String(14))
+    vat_number: Mapped[str | None] = mapped_column(String(20))
     category_id: Mapped[int | None] = mapped_column(ForeignKey("categories.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 

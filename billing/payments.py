@@ -3,9 +3,11 @@
     payments_for(1240, "card")                              # {'card': 1240}
     payments_for(1240, {"card": Decimal("10"), "cash": Decimal("2.40")})   # both, in that order
     payments_for(0, "cash")                                 # {'free': 0}: a free visit
+    payments_for(3300, "due")                               # {'due': 3300}: an invoice paid later
 
 The amounts always add up to the total, to the cent; "free" is what a visit of 0,00 € is paid
-with (and nothing else is). A visit never closes for less than nothing.
+with (and nothing else is); "due" (à régler) is the whole of an invoice issued unpaid, never a
+part of a split. A visit never closes for less than nothing.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from billing.errors import InvalidOperation
 from billing.models import PAYMENT_METHODS
 from billing.money import euros, format_eur, to_cents
 
-FREE = "free"
+FREE, DUE = "free", "due"
 Payment = str | Mapping[str, Decimal]
 
 
@@ -40,6 +42,8 @@ def payments_for(total_cents: int, payment: Payment) -> dict[str, int]:
     if total_cents == 0:
         return {FREE: 0}
     paid = {_method(method): to_cents(amount) for method, amount in payment.items()}
+    if DUE in paid and len(paid) > 1:
+        raise InvalidOperation("an invoice is left to pay as a whole: 'due' cannot be part of a split")
     if FREE in paid:
         raise InvalidOperation(
             f"this visit costs {format_eur(euros(total_cents))}: it is not free "

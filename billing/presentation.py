@@ -29,6 +29,7 @@ PAYMENTS = {
     "cheque": "chèque",
     "transfer": "virement",
     "free": "gratuit",
+    "due": "à régler",
 }
 
 

@@ -7,7 +7,8 @@
     export_lines(db, period)                           # rows for the accountant's CSV
 
 Takings count the lines of visits *closed* in the period (money actually taken), grouped by the
-day or month of the close in the fablab's time zone. Lines that are not machine time or material
+day or month of the close in the fablab's time zone; an invoice left to pay counts on the day
+its payment came, by its real method (``billing.ledger.unpaid``). Lines that are not machine time or material
 (catalogue items, discounts) fall under the machine key ``DESK``. Sums are done in Python over
 integer cents so SQLite and PostgreSQL give the same answer.
 """
@@ -26,8 +27,10 @@ from sqlalchemy.orm import Session
 from billing.errors import InvalidOperation
 from billing.ledger.chain import load
 from billing.ledger.documents import Document
+from billing.ledger.unpaid import paid_between
 from billing.models import THOUSAND, Category, ChargeLine, Machine, Material, UsageSession, Visit
 from billing.money import euros
+from billing.payments import DUE
 
 DIMENSIONS = ("machine", "category", "payment")
 STEPS = ("day", "month")
@@ -164,7 +167,8 @@ def takings(db: Session, period: Period, *, by: str = "machine", step: str = "da
         .join(Visit, ChargeLine.visit_id == Visit.id)
         .join(Category, Visit.category_id == Category.id)
         .outerjoin(UsageSession, ChargeLine.session_id == UsageSession.id)
-        .where(Visit.state == "closed", Visit.closed_at >= period.start, Visit.closed_at < period.end)
+        .where(Visit.state == "closed", Visit.closed_at >= period.start, Visit.closed_at < period.end,
+               Visit.payment_method != DUE)  # an invoice left to pay counts when it is paid
     )  # fmt: skip
     sums: dict[tuple[str, str], int] = defaultdict(int)
     buckets: dict[datetime, str] = {}  # many lines share a close time: convert each time once
@@ -177,6 +181,7 @@ def takings(db: Session, period: Period, *, by: str = "machine", step: str = "da
         sums[(bucket, name)] += cents
     if by == "payment":
         _split_payments(db, period, step, sums)
+    _paid_later(db, period, by, step, sums)
     return [Taking(bucket, name, cents) for (bucket, name), cents in sorted(sums.items())]
 
 
@@ -192,6 +197,24 @@ def _split_payments(db: Session, period: Period, step: str, sums: dict[tuple[str
         assert closed_at is not None
         for method, cents in load(content)["payments"].items():
             sums[(period.bucket(closed_at, step), method)] += cents
+
+
+def _paid_later(db: Session, period: Period, by: str, step: str, sums: dict[tuple[str, str], int]) -> None:
+    """Invoices left to pay, on the day their payment came: its method and amount, or their lines."""
+    first, end = period.start.astimezone(period.tz).date(), period.end.astimezone(period.tz).date()
+    for payment in paid_between(db, first, end):
+        bucket = f"{payment.paid_on:%Y-%m}" if step == "month" else payment.paid_on.isoformat()
+        if by == "payment":
+            sums[(bucket, payment.method)] += payment.amount_cents
+            continue
+        query = (
+            select(ChargeLine.amount_cents, UsageSession.machine_id, Category.code)
+            .join(Visit, ChargeLine.visit_id == Visit.id).join(Category, Visit.category_id == Category.id)
+            .outerjoin(UsageSession, ChargeLine.session_id == UsageSession.id)
+            .where(Visit.id == payment.document.visit_id)
+        )  # fmt: skip
+        for cents, machine, category in db.execute(query):
+            sums[(bucket, (machine or DESK) if by == "machine" else category)] += cents
 
 
 def totals_by_key(rows: Iterable[Taking]) -> dict[str, int]:

@@ -21,10 +21,13 @@ from sqlalchemy.orm import Session
 
 from billing.audit import audit
 from billing.credentials import bind_badge, deactivate_visit_credentials, issue_pin
+from billing.customers import invoice_buyer
 from billing.errors import InvalidOperation, NotFound
 from billing.models import PAYMENT_METHODS, ChargeLine, Customer, UsageSession, Visit, utcnow
 from billing.money import euros, format_eur, to_cents
 from billing.tariffs import category_by_code
+
+COMPANY = "company"  # the category whose visits close to an invoice
 
 
 @dataclass(frozen=True)
@@ -93,11 +96,16 @@ def open_visit(
     pin_digits: int = 6,
     now: datetime | None = None,
 ) -> CheckIn:
-    """Check a visitor in: anonymous or named, with a PIN (shown once) and/or a loan badge."""
+    """Check a visitor in: anonymous or named, with a PIN (shown once) and/or a loan badge.
+
+    A company's visit needs a company customer with all its invoice names (``invoice_buyer``).
+    """
     customer = db.get(Customer, customer_id) if customer_id is not None else None
     if customer_id is not None and customer is None:
         raise NotFound(f"no customer {customer_id}")
-    label = (name or "").strip() or (customer.name or customer.company_name if customer else None)
+    if category == COMPANY:
+        invoice_buyer(customer)  # its invoice will name the buyer in full: refused now, not at the close
+    label = (name or "").strip() or (customer.company_name or customer.name if customer else None)
     visit = Visit(category=category_by_code(db, category), customer=customer, label=label or "…",
                   opened_at=now or utcnow())  # fmt: skip
     db.add(visit)
@@ -110,6 +118,23 @@ def open_visit(
     audit(db, actor, "open_visit", f"visit {visit.id}", f"category {category}")
     db.flush()
     return CheckIn(visit, pin)
+
+
+def set_customer(db: Session, visit_id: int, customer_id: int | None, *, actor: str) -> Visit:
+    """Bill an open visit to another customer (or none); a company's visit needs a complete company."""
+    visit = _open(db, visit_id)
+    customer = db.get(Customer, customer_id) if customer_id is not None else None
+    if customer_id is not None and (customer is None or customer.erased_at is not None):
+        raise NotFound(f"no customer {customer_id}")
+    if visit.category.code == COMPANY:
+        invoice_buyer(customer, visit_id)
+    previous = visit.customer
+    if previous is not None and visit.label in (previous.company_name, previous.name) or visit.label == f"Visiteur {visit.id}":
+        visit.label = (customer.company_name or customer.name if customer else None) or f"Visiteur {visit.id}"
+    visit.customer = customer
+    audit(db, actor, "set_customer", f"visit {visit_id}", customer.ref if customer else "no customer")
+    db.flush()
+    return visit
 
 
 def add_discount(db: Session, visit_id: int, amount: Decimal, reason: str, *, actor: str) -> ChargeLine:

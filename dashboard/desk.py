@@ -19,23 +19,29 @@ from sqlalchemy import select
 from billing.catalogue import active_items, add_item
 from billing.charges import attach_session, cost_so_far, unassigned_sessions
 from billing.credentials import checked_badge_uid, locked_credentials, unlock_credential
+from billing.customers import checked_details, display_name, save_customer, search_customers
 from billing.errors import BillingError, InvalidOperation, NotFound
+from billing.ledger.receipts import INVOICE, series_for
+from billing.ledger.unpaid import left_to_pay, payment_of
 from billing.lines import corrections, reduce_line, remove_line
 from billing.lockouts import lift, slowed_terminals
-from billing.models import Category, Credential, Machine, Visit, utcnow
+from billing.models import Category, Credential, Customer, Machine, Visit, utcnow
 from billing.money import parse_decimal, to_cents
-from billing.payments import payments_for, split
+from billing.payments import DUE, payments_for, split
 from billing.presentation import quantity_text
 from billing.visits import (
+    COMPANY,
     add_discount,
     closable,
     get_visit,
     list_open_visits,
     mark_waiting,
     open_visit,
+    set_customer,
     visit_total,
 )
 from dashboard import pin_display, receipts
+from dashboard.customers import checked
 from dashboard.formats import local_zone, now
 from dashboard.forms import (
     ActionForm,
@@ -44,12 +50,15 @@ from dashboard.forms import (
     CloseForm,
     CorrectLineForm,
     CreditNoteForm,
+    CustomerForm,
     DiscountForm,
     ItemForm,
+    VisitCustomerForm,
 )
 from dashboard.store import ledger
 
 bp = Blueprint("desk", __name__, url_prefix="/desk")
+NEW = "new"  # the check-in's customer choice that creates one from the fields below
 
 
 def actor() -> str:
@@ -77,36 +86,71 @@ def lift_terminal(terminal: str) -> ResponseReturnValue:
 
 def _checkin_form() -> CheckInForm:
     form = CheckInForm()
+    db = ledger()
     query = select(Category).where(Category.active).order_by(Category.name)
-    form.category.choices = [(c.code, c.name) for c in ledger().scalars(query)]
-    if not form.is_submitted() and any(code == "walk-in" for code, _name in form.category.choices):
-        form.category.data = "walk-in"  # the usual visitor; members are chosen on purpose
+    form.category.choices = [(c.code, c.name) for c in db.scalars(query)]
+    found = search_customers(db, request.args.get("q", ""), limit=200)
+    chosen = db.get(Customer, request.args.get("customer", type=int) or 0)
+    if chosen is not None and chosen.erased_at is None and chosen not in found:
+        found.insert(0, chosen)
+    form.customer.choices = [("", _("— no customer record —")), (NEW, _("— a new customer (below) —"))] + [
+        (str(c.id), f"{display_name(c)} · {c.ref}") for c in found
+    ]  # fmt: skip
+    if not form.is_submitted():
+        company = chosen is not None and chosen.kind == "company"
+        form.customer.data = str(chosen.id) if chosen is not None else ""
+        codes = [code for code, _name in form.category.choices]
+        # the usual visitor is a walk-in; members are chosen on purpose
+        form.category.data = "company" if company and "company" in codes else ("walk-in" if "walk-in" in codes else None)
     return form
+
+
+def _checkin_page(form: CheckInForm, new: CustomerForm, status: int) -> ResponseReturnValue:
+    return render_template("desk/check_in.html", form=form, new=new, query=request.args.get("q", "")), status
+
+
+def _checkin_customer(form: CheckInForm, new: CustomerForm) -> tuple[bool, int | None]:
+    """Whether the customer part is right, and the customer's id (created now for ``new``)."""
+    db = ledger()
+    if form.customer.data == NEW:
+        if not new.validate() or checked(new) is None:
+            form.customer.errors.append(_("Complete the new customer below."))
+            return False, None
+        return True, save_customer(db, checked_details(new.details()), actor=actor()).id
+    customer = db.get(Customer, int(form.customer.data)) if (form.customer.data or "").isdigit() else None
+    if form.category.data == COMPANY and (customer is None or customer.kind != "company"):
+        form.customer.errors.append(_("A company's visit needs a company customer: choose it, or create it below."))
+        return False, None
+    return True, customer.id if customer is not None else None
 
 
 @bp.route("/check-in", methods=["GET", "POST"])
 def check_in() -> ResponseReturnValue:
-    form = _checkin_form()
+    form, new = _checkin_form(), CustomerForm(prefix="new")
     if not form.validate_on_submit():
-        return render_template("desk/check_in.html", form=form), 400 if form.is_submitted() else 200
+        return _checkin_page(form, new, 400 if form.is_submitted() else 200)
     db = ledger()
     config = current_app.config["FABMETER"]
     try:
+        ok, customer_id = _checkin_customer(form, new)
+        if not ok:
+            db.rollback()
+            return _checkin_page(form, new, 400)
         badge = checked_badge_uid(form.badge.data) if (form.badge.data or "").strip() else None
-        checked = open_visit(
+        result = open_visit(
             db, pepper=config.pepper, category=form.category.data or "", actor=actor(),
-            name=form.name.data, badge_uid=badge,
+            name=form.name.data, customer_id=customer_id, badge_uid=badge,
             with_pin=bool(form.with_pin.data), pin_digits=config.billing.pin_digits, now=now(),
         )  # fmt: skip
         db.commit()
     except BillingError as err:
-        db.rollback()
+        db.rollback()  # a customer created in this form goes too: nothing half-done
         form.badge.errors.append(str(err)) if form.badge.data else form.form_errors.append(str(err))
-        return render_template("desk/check_in.html", form=form), 400
-    if checked.pin:
-        pin_display.keep(checked.visit.id)
+        return _checkin_page(form, new, 400)
+    if result.pin:
+        pin_display.keep(result.visit.id)
     # post/redirect/get: reloading the result page never checks the visitor in a second time
-    return redirect(url_for("desk.checked_in", visit_id=checked.visit.id), 303)
+    return redirect(url_for("desk.checked_in", visit_id=result.visit.id), 303)
 
 
 @bp.route("/checked-in/<int:visit_id>")
@@ -135,10 +179,40 @@ def _forms(visit_id: int) -> dict[str, Any]:
         (str(line.id), f"{line.description} ({quantity_text(str(line.quantity))} {line.unit})".strip())
         for line in (visit.lines if visit else [])
     ]
+    close = CloseForm(prefix="close")
+    if visit is not None and series_for(visit) != INVOICE:  # a receipt is paid now
+        close.payment_method.choices = [c for c in close.payment_method.choices if c[0] != DUE]
     return {"item_form": item, "discount_form": DiscountForm(prefix="discount"),
-            "attach_form": attach, "close_form": CloseForm(prefix="close"),
+            "attach_form": attach, "close_form": close, "customer_form": _customer_form(visit),
             "correct_form": correct, "credit_form": CreditNoteForm(prefix="credit"),
             "action_form": ActionForm()}  # fmt: skip
+
+
+def _customer_form(visit: Visit | None) -> VisitCustomerForm:
+    form = VisitCustomerForm(prefix="customer")
+    found = search_customers(ledger(), limit=500)
+    if visit is not None and visit.customer is not None and visit.customer not in found:
+        found.insert(0, visit.customer)
+    form.customer.choices = [("", _("— no customer record —"))] + [
+        (str(c.id), f"{display_name(c)} · {c.ref}") for c in found
+    ]  # fmt: skip
+    if not form.is_submitted() and visit is not None:
+        form.customer.data = str(visit.customer_id or "")
+    return form
+
+
+@bp.route("/visit/<int:visit_id>/customer", methods=["POST"])
+def customer(visit_id: int) -> ResponseReturnValue:
+    form = _customer_form(ledger().get(Visit, visit_id))
+    if not form.validate_on_submit():
+        return _visit_page(visit_id, 400, customer_form=form)
+    try:
+        chosen = int(form.customer.data) if form.customer.data else None
+        set_customer(ledger(), visit_id, chosen, actor=actor())
+        ledger().commit()
+    except BillingError as err:
+        return _refused(visit_id, form, err, "customer_form")
+    return _done(visit_id, _("Customer changed."))
 
 
 def _visit_page(visit_id: int, status: int = 200, **forms: Any) -> ResponseReturnValue:
@@ -153,12 +227,13 @@ def _visit_page(visit_id: int, status: int = 200, **forms: Any) -> ResponseRetur
     document = receipts.document_of(db, visit_id)
     context = _forms(visit_id) | forms
     notes = receipts.credit_notes(db, document)
+    settled = {"left_cents": left_to_pay(db, document), "payment": payment_of(db, document.id)} if document else {}
     page = render_template(
         "desk/visit.html", visit=visit, total=visit_total(db, visit_id), closable=ok, why=why,
         costs=costs, locked=locked, document=document, print_job=receipts.last_job(db, document),
         can_print=receipts.printer() is not None, corrections=corrections(db, visit_id),
         credit_notes=[(note, receipts.last_job(db, note)) for note in notes],
-        creditable=receipts.creditable_lines(db, document), **context,
+        creditable=receipts.creditable_lines(db, document), settled=settled, **context,
     )  # fmt: skip
     return page, status
 

@@ -93,7 +93,7 @@ def names() -> dict[str, dict[str, str]]:
         "print_states": {"pending": _("printing…"), "done": _("printed"), "failed": _("not printed")},
         "document_kinds": {"receipt": _("Receipt"), "invoice": _("Invoice"), "credit_note": _("Credit note")},
         "payment_names": {"cash": _("Cash"), "card": _("Card"), "cheque": _("Cheque"),
-                          "transfer": _("Transfer"), "free": _("Free")},
+                          "transfer": _("Transfer"), "free": _("Free"), "due": _("Payment due (invoice)")},
     }  # fmt: skip
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from babel import Locale
 from babel.numbers import format_decimal
 from flask_babel import get_locale
 from flask_babel import gettext as _
@@ -16,17 +17,16 @@ from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     HiddenField,
-    IntegerField,
     PasswordField,
     SelectField,
     StringField,
     SubmitField,
+    TextAreaField,
 )
 from wtforms.validators import (
     DataRequired,
     InputRequired,
     Length,
-    NumberRange,
     Optional,
     Regexp,
     ValidationError,
@@ -93,9 +93,31 @@ class AmountField(StringField):  # type: ignore[misc]  # wtforms ships no type h
         return _written(self.data, 2 if self.places == 2 else None)  # money keeps its cents: 0,50
 
 
+class CountField(AmountField):
+    """A whole number ('1 200' seconds, 5 units) in the same text input as amounts; ``data`` is an int."""
+
+    def __init__(self, label: Any = None, validators: Any = None, *, minimum: int, maximum: int,
+                 **kwargs: Any) -> None:  # fmt: skip
+        super().__init__(label, validators, places=0, minimum=Decimal(minimum), maximum=Decimal(maximum), **kwargs)
+
+    def process_formdata(self, valuelist: list[str]) -> None:
+        try:
+            super().process_formdata(valuelist)
+        except ValueError as err:
+            raise ValueError(_("“%(value)s” is not a whole number: write it like 1 200.",
+                               value=self.raw.strip()[:40])) from err  # fmt: skip
+        if self.data is not None:
+            self.data = int(self.data)
+
+    def _value(self) -> str:
+        if self.raw_data:
+            return str(self.raw_data[0])
+        return _written(Decimal(self.data)) if isinstance(self.data, int) else ""
+
+
 def payment_choices() -> list[tuple[str, str]]:
     names = {"cash": _l("Cash"), "card": _l("Card"), "cheque": _l("Cheque"),
-             "transfer": _l("Transfer"), "free": _l("Free")}  # fmt: skip
+             "transfer": _l("Transfer"), "free": _l("Free"), "due": _l("Payment due (invoice)")}  # fmt: skip
     return [(method, str(names.get(method, method))) for method in PAYMENT_METHODS]
 
 
@@ -113,11 +135,57 @@ class ActionForm(Form):
 
 
 class CheckInForm(Form):
+    """A visitor: anonymous, named, or a customer chosen from the list or created below (``new``)."""
+
+    customer = SelectField(_l("Customer"), validators=[Optional()], default="")
     name = StringField(_l("Name (empty for an anonymous visitor)"), validators=[Optional(), Length(max=200)])
     category = SelectField(_l("Category"), validators=[DataRequired()])
     with_pin = BooleanField(_l("Give a PIN"), default=True)
     badge = StringField(_l("Loan badge (scan or type)"), validators=[Optional(), Length(max=64)])
     submit = SubmitField(_l("Check in"))
+
+
+def country_choices() -> list[tuple[str, str]]:
+    """Every country by its two-letter code, named in the page's language, France first."""
+    names = Locale.parse(str(get_locale() or "fr")).territories
+    countries = sorted(((code, str(name)) for code, name in names.items()
+                        if len(code) == 2 and code.isalpha()), key=lambda c: c[1])  # fmt: skip
+    return [c for c in countries if c[0] == "FR"] + [c for c in countries if c[0] != "FR"]
+
+
+class CustomerForm(Form):
+    """A person or a company. Checked by ``billing.customers.checked_details``, whose problems
+    land beside their fields; the fields here only bound the lengths."""
+
+    kind = SelectField(_l("Customer"), choices=[("person", _l("A person")), ("company", _l("A company"))],
+                       default="person")  # fmt: skip
+    company_name = StringField(_l("Company name"), validators=[Length(max=200)])
+    name = StringField(_l("Name (the person, or the company's contact)"), validators=[Length(max=200)])
+    company_address = TextAreaField(_l("Address"), validators=[Length(max=500)], render_kw={"rows": 2})
+    postcode = StringField(_l("Postcode"), validators=[Length(max=10)])
+    city = StringField(_l("City"), validators=[Length(max=100)])
+    country = SelectField(_l("Country"), default="FR")
+    siren = StringField(_l("SIREN or SIRET"), validators=[Length(max=30)], render_kw={"inputmode": "numeric"})
+    vat_number = StringField(_l("Intra-EU VAT number"), validators=[Length(max=30)])
+    email = StringField(_l("E-mail"), validators=[Length(max=200)], render_kw={"type": "email"})
+    submit = SubmitField(_l("Save"))
+
+    DETAILS = ("kind", "company_name", "name", "company_address", "postcode", "city", "country",
+               "siren", "vat_number", "email")  # fmt: skip
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.country.choices = country_choices()
+
+    def details(self) -> dict[str, str]:
+        return {name: self[name].data or "" for name in self.DETAILS}
+
+
+class VisitCustomerForm(Form):
+    """Bill an open visit to a customer of the list (or to none)."""
+
+    customer = SelectField(_l("Bill to"), validators=[Optional()])
+    submit = SubmitField(_l("Change the customer"))
 
 
 class ItemForm(Form):
@@ -154,7 +222,7 @@ class CloseForm(Form):
         super().__init__(*args, **kwargs)
         blank = [("", str(_l("— choose —")))]
         self.payment_method.choices = blank + payment_choices()
-        self.second_method.choices = [("", "—")] + [c for c in payment_choices() if c[0] != "free"]
+        self.second_method.choices = [("", "—")] + [c for c in payment_choices() if c[0] not in ("free", "due")]
 
 
 class CorrectLineForm(Form):
@@ -177,7 +245,23 @@ class CreditNoteForm(Form):
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
-        self.method.choices = [c for c in payment_choices() if c[0] != "free"]
+        self.method.choices = [c for c in payment_choices() if c[0] not in ("free", "due")]
+
+
+class InvoicePaymentForm(Form):
+    """The payment of an invoice left to pay: how, and the day the money came (a date input
+    sends 2026-12-05 whatever the browser's language)."""
+
+    method = SelectField(_l("Paid by"), validators=[DataRequired(_l("Choose how it was paid."))])
+    paid_on = StringField(_l("On"), validators=[DataRequired(), Regexp(r"^\d{4}-\d{2}-\d{2}$",
+                          message=_l("A date like 2026-12-05."))], render_kw={"type": "date"})  # fmt: skip
+    submit = SubmitField(_l("Record the payment"))
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        later = ("transfer", "cheque", "card", "cash")
+        blank = [("", str(_l("— choose —")))]
+        self.method.choices = blank + [c for c in payment_choices() if c[0] in later]
 
 
 class MachineForm(Form):
@@ -220,13 +304,10 @@ class TariffForm(Form):
     machine = SelectField(_l("Machine"), validators=[DataRequired()])
     category = SelectField(_l("Category"), validators=[DataRequired()])
     unit_price = AmountField(_l("Price per unit (€)"), [InputRequired()], places=2, minimum=Decimal(0), maximum=Decimal(10000))  # fmt: skip
-    unit_s = IntegerField(_l("Time unit (seconds)"), default=60,
-                          validators=[InputRequired(), NumberRange(min=1, max=86400)])
-    minimum_units = IntegerField(_l("Minimum units"), default=0,
-                                 validators=[InputRequired(), NumberRange(min=0, max=10000)])
+    unit_s = CountField(_l("Time unit (seconds)"), [InputRequired()], default=60, minimum=1, maximum=86400)
+    minimum_units = CountField(_l("Minimum units"), [InputRequired()], default=0, minimum=0, maximum=10000)
     start_fee = AmountField(_l("Start fee (€)"), [InputRequired()], places=2, default=Decimal(0), minimum=Decimal(0), maximum=Decimal(10000))  # fmt: skip
-    grace_s = IntegerField(_l("Free grace period (seconds)"), default=0,
-                           validators=[InputRequired(), NumberRange(min=0, max=86400)])
+    grace_s = CountField(_l("Free grace period (seconds)"), [InputRequired()], default=0, minimum=0, maximum=86400)
     basis = SelectField(_l("Time counted"), choices=[(b, b) for b in TIME_BASES])
     material_applies = BooleanField(_l("Charge material"))
     submit = SubmitField(_l("Save as a new version"))

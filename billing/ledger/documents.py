@@ -11,9 +11,9 @@ or a kind of closure — and is the row that is locked while the next link is ad
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Date, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from billing.models import Base, UTCDateTime, Visit, utcnow
@@ -120,5 +120,25 @@ class PrintJob(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     printed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # a printer process took it
+
+    document: Mapped[Document] = relationship()
+
+
+class InvoicePayment(Base):
+    """The payment of an invoice issued unpaid ('à régler'), recorded later at the desk.
+
+    ``paid_on`` is the day the money came (the transfer's or the cheque's date, as staff type
+    it); the invoice itself is never changed. One payment settles what is left of the invoice.
+    """
+
+    __tablename__ = "invoice_payments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), unique=True)
+    method: Mapped[str] = mapped_column(String(20))  # PAYMENT_METHODS but free and due
+    amount_cents: Mapped[int] = mapped_column(Integer)
+    paid_on: Mapped[date] = mapped_column(Date, index=True)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    recorded_by: Mapped[str] = mapped_column(String(80))
 
     document: Mapped[Document] = relationship()

@@ -1,11 +1,13 @@
 """A company's A4 invoice (or credit note), as HTML and as PDF, with a French invoice's mentions.
 
-    buyer = buyer_of(document)            # the company's name, address and SIREN, read live
+    buyer = buyer_of(document)            # the company's name, address, SIREN and VAT number
     html = invoice_html(document, buyer, tz=organisation.zone)
     pdf = invoice_pdf(document, buyer, tz=organisation.zone)    # bytes starting with b"%PDF"
 
-The terms (due date, late-payment rate, the 40 € recovery indemnity) are fixed in the
-document's hashed content when it is issued, from ``InvoiceTerms``.
+The buyer and the terms (the due date of an invoice left to pay, the late-payment rate, the
+40 € recovery indemnity, no early-payment discount) are fixed in the document's hashed content
+when it is issued, from the customer and ``InvoiceTerms``. An invoice paid at the desk says
+"Payée le … par …" and has no due date; one left to pay says "À régler avant le …".
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ from html import escape
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from babel import Locale
 from fpdf import FPDF
 
 from billing.config import OrganisationConfig
+from billing.ledger.chain import load
 from billing.ledger.documents import Document
 from billing.ledger.printable import printable
-from billing.presentation import DocumentView, cents_text, customer_name
+from billing.presentation import DocumentView, cents_text, customer_name, payment_label
 
 LEGAL_INDEMNITY_CENTS = 4000  # Code de commerce, art. D441-5
 
@@ -51,14 +55,18 @@ class InvoiceTerms:
     early_payment: str = "pas d'escompte pour paiement anticipé"
     timezone: str = "Europe/Paris"
 
-    def mentions(self, service_start: datetime, service_end: datetime, issued: datetime) -> dict[str, object]:
+    def mentions(
+        self, service_start: datetime, service_end: datetime, issued: datetime, *, due: bool = True
+    ) -> dict[str, object]:
+        """The terms to record; ``due`` for an invoice left to pay (only it has a due date)."""
         tz = ZoneInfo(self.timezone)
         first, last = service_start.astimezone(tz).date(), service_end.astimezone(tz).date()
         period = {"service_end_date": last.isoformat()} if last > first else {}
+        due_date = (issued.astimezone(tz) + timedelta(days=self.due_days)).date().isoformat()
         return {
             "service_date": first.isoformat(),
             **period,
-            "due_date": (issued.astimezone(tz) + timedelta(days=self.due_days)).date().isoformat(),
+            **({"due_date": due_date} if due else {}),
             "late_rate": self.late_rate,
             "recovery_indemnity_cents": self.recovery_indemnity_cents,
             "early_payment": self.early_payment,
@@ -67,19 +75,38 @@ class InvoiceTerms:
 
 @dataclass(frozen=True)
 class Buyer:
-    """Who the invoice is addressed to (looked up when rendering, never hashed)."""
+    """Who the invoice is addressed to: as frozen in it, or (an older one) the customer now."""
 
     name: str
     address: str
     siren: str | None
+    vat_number: str | None = None
 
 
 def buyer_of(document: Document) -> Buyer:
+    frozen = load(document.content).get("buyer")
+    if frozen:
+        place = " ".join(part for part in (frozen.get("postcode"), frozen.get("city")) if part)
+        country = frozen.get("country")
+        lines = [frozen.get("address") or "", place, *([_country(country)] if country and country != "FR" else [])]
+        return Buyer(name=frozen["name"], address="\n".join(line for line in lines if line),
+                     siren=_spaced(frozen.get("siren")), vat_number=frozen.get("vat_number"))  # fmt: skip
     visit = document.visit
     customer = visit.customer if visit is not None else None
     name = customer_name(visit) or (document.customer_ref or "Client")
     address = (customer.company_address or "") if customer is not None else ""
     return Buyer(name=name, address=address, siren=customer.siren if customer is not None else None)
+
+
+def _spaced(number: str | None) -> str | None:
+    """'552100554' → '552 100 554', a SIRET '552 100 554 00013'."""
+    if not number:
+        return None
+    return " ".join(number[i : i + 3] for i in range(0, 9, 3)) + (f" {number[9:]}" if len(number) > 9 else "")
+
+
+def _country(code: str) -> str:
+    return str(Locale("fr").territories.get(code, code)).upper()
 
 
 def _day(iso: str) -> str:
@@ -107,18 +134,38 @@ def invoice_text(document: Document, buyer: Buyer, *, tz: tzinfo) -> InvoiceText
     terms = view.content.get("invoice") or {}
     dates = [f"Date d'émission : {view.issued_at:%d/%m/%Y}"]
     if terms:
-        dates += [_service(terms), f"Date d'échéance : {_day(terms['due_date'])}"]
+        dates.append(_service(terms))
+    if terms.get("due_date"):
+        dates.append(f"Date d'échéance : {_day(terms['due_date'])}")
     if view.credit_note_of:
         dates.append(f"Avoir sur la facture {view.credit_note_of} — motif : {view.reason}")
     return InvoiceText(
         title=view.title,
         seller=(seller["name"], *seller["address"].splitlines(), f"SIRET : {seller['siret']}"),
-        buyer=(buyer.name, *buyer.address.splitlines(), *((f"SIREN : {buyer.siren}",) if buyer.siren else ())),
+        buyer=(buyer.name, *buyer.address.splitlines(), *_identifiers(buyer)),
         dates=tuple(dates),
         rows=tuple((r.description, r.detail, r.amount) for r in view.rows),
-        totals=(f"Total : {view.total}", *view.tax, *view.payment.splitlines()),
+        totals=(f"Total : {view.total}", *view.tax, *_settlement(view, terms)),
         mentions=_mentions(terms),
     )  # fmt: skip
+
+
+def _identifiers(buyer: Buyer) -> tuple[str, ...]:
+    label = "SIRET" if buyer.siren and len(buyer.siren.replace(" ", "")) == 14 else "SIREN"
+    return (*((f"{label} : {buyer.siren}",) if buyer.siren else ()),
+            *((f"N° TVA intracommunautaire : {buyer.vat_number}",) if buyer.vat_number else ()))  # fmt: skip
+
+
+def _settlement(view: DocumentView, terms: dict[str, Any]) -> tuple[str, ...]:
+    """'À régler avant le 26/12/2026 : 33,00 €', or 'Payée le 26/11/2026 par virement : 33,00 €'."""
+    if view.kind != "invoice" or view.content["total_cents"] == 0:
+        return tuple(view.payment.splitlines())
+    if terms.get("due_date"):
+        return (f"À régler avant le {_day(terms['due_date'])} : {view.total}",)
+    return tuple(
+        f"Payée le {view.issued_at:%d/%m/%Y} par {payment_label(method)} : {cents_text(cents)}"
+        for method, cents in view.content["payments"].items()
+    )
 
 
 def _service(terms: dict[str, Any]) -> str:

@@ -22,14 +22,15 @@ from sqlalchemy.orm import Session
 
 from billing.audit import audit
 from billing.config import OrganisationConfig
+from billing.customers import invoice_buyer
 from billing.errors import InvalidOperation, NotFound
 from billing.ledger.chain import advance, begin_locked, load, lock_chain, utc_text
-from billing.ledger.documents import SERIES, Document, PrintJob
+from billing.ledger.documents import SERIES, Document, InvoicePayment, PrintJob
 from billing.ledger.invoice import InvoiceTerms, terms_for
 from billing.ledger.seals import seal
 from billing.models import CatalogueItem, ChargeLine, UsageSession, Visit, utcnow
 from billing.money import HUNDRED, euros, format_eur, round_cent, to_cents
-from billing.payments import Payment, method_label, payments_for
+from billing.payments import DUE, Payment, method_label, payments_for
 from billing.visits import close_visit
 
 log = logging.getLogger(__name__)
@@ -125,6 +126,11 @@ def _close(
     visit = _locked_visit(db, visit_id)  # fresh, after the lock: a second close sees it closed
     lines = _lines(db, visit_id)
     payments = payments_for(sum(line["amount_cents"] for line in lines), payment)
+    if DUE in payments and series != INVOICE:
+        raise InvalidOperation(
+            f"visit {visit_id} gets a receipt: it is paid now; only a company's invoice can be left to pay"
+        )
+    buyer = invoice_buyer(visit.customer, visit_id) if series == INVOICE else None
     close_visit(db, visit_id, next(iter(payments)), actor=actor, now=now)
     visit.payment_method = method_label(payments)
     content = {
@@ -138,7 +144,8 @@ def _close(
     content["payments"] = payments
     content["tax"] = tax_block(content["total_cents"], org)
     if series == INVOICE:
-        content["invoice"] = terms.mentions(visit.opened_at, now, now)
+        content["buyer"] = buyer  # frozen: editing the customer later changes no issued invoice
+        content["invoice"] = terms.mentions(visit.opened_at, now, now, due=DUE in payments)
     return _write(db, chain, content, visit_id=visit.id, actor=actor, original=None, now=now)
 
 
@@ -163,6 +170,9 @@ def _credit(
             f"{format_eur(euros(source['total_cents'] + already))} of {original.reference} is left to give back"
         )  # fmt: skip
     refund = method or next(iter(source["payments"]))
+    paid = select(InvoicePayment.id).where(InvoicePayment.document_id == original.id)
+    if original.payment_method == DUE and db.scalar(paid) is None:
+        refund = DUE  # nothing was paid yet: the credit note lowers what is due
     content = {
         **source,
         **_header(CREDIT_NOTE, chain.last_number + 1, now, None, refund),
@@ -241,9 +251,9 @@ def _write(
 
 
 def series_for(visit: Visit) -> str:
-    """A company (by category, or a customer with a SIREN) gets an invoice; everyone else a receipt."""
+    """A company (by category, or a company customer) gets an invoice; everyone else a receipt."""
     company = visit.category.code == COMPANY_CATEGORY or bool(
-        visit.customer and visit.customer.siren
+        visit.customer and visit.customer.kind == "company"
     )
     return INVOICE if company else RECEIPT
 

@@ -104,3 +104,20 @@ def test_organisation_settings_are_shown_read_only(admin: FlaskClient) -> None:
     assert "Fablab du Val" in page and "123 456 789 00012" in page
     assert "TVA non applicable, art. 293 B du CGI" in page and "server.toml" in page
     assert "<form" not in page.split('id="organisation"')[1].split("</dl>")[0]
+
+
+def test_tariff_counts_are_text_inputs_read_the_french_way(admin: FlaskClient, db: Session) -> None:
+    """A number input lets a browser without French locale data turn '1 200' or '1,5' into
+    something else; counts are text inputs like amounts, parsed and range-checked on the server."""
+    form = admin.get("/admin/tariffs?machine=laser-1&category=walk-in").text
+    for name in ("unit_s", "minimum_units", "grace_s"):
+        tag = form[form.index(f'name="{name}"') - 200 : form.index(f'name="{name}"') + 200]
+        assert 'type="text"' in tag and 'inputmode="decimal"' in tag, name
+    assert admin.post("/admin/tariffs", data=TARIFF | {"unit_s": "1 200", "grace_s": " 90 "}).status_code == 302
+    version = current_version(db, "laser-1", category_by_code(db, "walk-in").id)
+    assert version is not None and (version.unit_s, version.grace_s) == (1200, 90)
+    assert 'value="1 200"' in admin.get("/admin/tariffs?machine=laser-1&category=walk-in").text.replace("\u202f", " ")
+    half = admin.post("/admin/tariffs", data=TARIFF | {"minimum_units": "1,5"})
+    assert half.status_code == 400 and "« 1,5 » n&#39;est pas un nombre entier" in half.text
+    huge = admin.post("/admin/tariffs", data=TARIFF | {"unit_s": "86 401"})
+    assert huge.status_code == 400 and "entre 1 et 86" in huge.text

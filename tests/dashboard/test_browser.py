@@ -1,5 +1,7 @@
 """One real browser (Debian's headless Chromium driven by playwright) against a real threaded
-server and a private redis-server: log in, watch a card change, check a visitor in, close."""
+server and a private redis-server: log in, watch a card change, check a visitor in, type French
+numbers ("2,5" plates, a "1,50" discount) and close with confirmation — with the browser's
+locale French and then American, whose number inputs would read "1,50" as 150."""
 
 from __future__ import annotations
 
@@ -40,15 +42,15 @@ def served(tmp_path: Path, ledger_path: Path, redis_server: PrivateRedis) -> Ite
     thread.join(timeout=5)
 
 
-@pytest.fixture
-def page(served: str) -> Iterator[Any]:
+@pytest.fixture(params=["fr-FR", "en-US"])
+def page(served: str, request: pytest.FixtureRequest) -> Iterator[Any]:
     if not CHROMIUM.exists():
         pytest.skip("needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        page = browser.new_page()
+        page = browser.new_page(locale=request.param)
         page.set_default_timeout(10_000)
         yield page
         browser.close()
@@ -90,16 +92,64 @@ def test_staff_watch_a_machine_then_check_a_visitor_in_and_out(served: str, page
     page.click("text=Ouvrir la visite")
 
     page.select_option("#item-item", "plywood-3mm")
-    page.fill("#item-quantity", "2")
+    quantity = page.locator("#item-quantity")
+    expect(quantity).to_have_attribute("inputmode", "decimal")
+    quantity.fill("")
+    quantity.press_sequentially("2,5")  # key by key, as staff type it
+    expect(quantity).to_have_value("2,5")
     page.click("#item-submit")
-    expect(page.locator("#total")).to_have_text(re.compile(r"9,00\s€"))
+    expect(page.locator("#total")).to_have_text(re.compile(r"11,25\s€"))  # 2.5 × 4,50 €, not 25 ×
+
+    page.locator("#discount-amount").press_sequentially("1,50")
+    page.fill("#discount-reason", "bénévole")
+    page.click("#discount-submit")
+    expect(page.locator("#total")).to_have_text(re.compile(r"9,75\s€"))  # not 150 €, which is refused
 
     page.select_option("#close-payment_method", "cash")
     page.click("#close-submit")
-    expect(page.locator("#confirm-total")).to_have_text(re.compile(r"9,00\s€"))  # the amount, asked first
+    expect(page.locator("#confirm-total")).to_have_text(re.compile(r"9,75\s€"))  # the amount, asked first
     page.click("#confirm")
     expect(page.locator(".flash")).to_have_text("Visite clôturée.")
     expect(page.locator("#visit-state")).to_have_text("clôturée")
     expect(page.locator("#receipt-number")).to_have_text("R-000001")
     page.click("text=Accueil")
     expect(page.locator("#open-visits")).not_to_contain_text("Dominique")
+
+
+def test_a_company_is_created_at_check_in_and_its_invoice_paid_later(served: str, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(served + "/desk/check-in")
+    page.fill("#username", "bob")
+    page.fill("#password", PASSWORD)
+    page.click("#submit")
+    expect(page.locator("#new-customer")).to_be_hidden()  # until "a new customer" is chosen
+    page.select_option("#customer", "new")
+    expect(page.locator("#new-customer")).to_be_visible()
+    page.select_option("#new-kind", "company")
+    for field, value in (("company_name", "Atelier Bois SARL"), ("company_address", "12 rue des Scieurs"),
+                         ("postcode", "01000"), ("city", "Bourg-en-Bresse"), ("siren", "552 100 554")):  # fmt: skip
+        page.fill(f"#new-{field}", value)
+    page.select_option("#category", "company")
+    page.click("#submit")
+    expect(page.locator("#pin")).to_have_text(re.compile(r"^\d{6}$"))
+    page.click("text=Ouvrir la visite")
+    expect(page.locator("#visit-customer")).to_contain_text("Atelier Bois SARL")
+
+    page.select_option("#item-item", "plywood-3mm")
+    page.locator("#item-quantity").fill("")
+    page.locator("#item-quantity").press_sequentially("2,5")
+    page.click("#item-submit")
+    page.select_option("#close-payment_method", "due")
+    page.click("#close-submit")
+    page.click("#confirm")
+    expect(page.locator("#receipt-number")).to_have_text("F-000001")
+    expect(page.locator("#invoice-due")).to_contain_text("Paiement à recevoir")
+
+    page.goto(served + "/desk/unpaid/")
+    row = page.locator("#unpaid tbody tr").first
+    expect(row).to_contain_text("Atelier Bois SARL")
+    row.locator("select").select_option("transfer")
+    row.locator("input[type=submit]").click()
+    expect(page.locator(".flash")).to_have_text("Paiement de F-000001 enregistré.")
+    expect(page.locator("#unpaid")).to_contain_text("Aucune facture n'attend son paiement.")

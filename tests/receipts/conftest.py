@@ -88,9 +88,11 @@ def walk_in(
 
 def company_visit(db: Session, opened: datetime = OPENED) -> int:
     company = db.query(Category).filter_by(code="company").one()
-    customer = Customer(ref="C0007", name="Léa Martin", company_name="Atelier Bois & Fils SARL",
-                        company_address="12 rue des Scieurs\n00100 Bourg", siren="552 100 554",
-                        category_id=company.id)  # fmt: skip
+    customer = db.query(Customer).filter_by(ref="C0007").one_or_none() or Customer(
+        ref="C0007", kind="company", name="Léa Martin", company_name="Atelier Bois & Fils SARL",
+        company_address="12 rue des Scieurs", postcode="00100", city="Bourg", country="FR",
+        siren="552100554", category_id=company.id,
+    )  # fmt: skip
     db.add(customer)
     db.flush()
     visit = open_visit(

@@ -60,7 +60,9 @@ def test_a_company_gets_an_invoice_from_its_own_series(db: Session) -> None:
         "invoice",
     )
     content = json.loads(invoice.content)
-    assert content["customer_ref"] == "C0007" and "Atelier" not in invoice.content
+    # the company buyer is frozen into the invoice (it must be kept ten years); its contact is not
+    assert content["customer_ref"] == "C0007" and content["buyer"]["name"] == "Atelier Bois & Fils SARL"
+    assert "Léa" not in invoice.content
     assert content["invoice"]["recovery_indemnity_cents"] == 4000
     assert verify(db) is None
 
