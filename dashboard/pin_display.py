@@ -49,9 +49,9 @@ def keep(visit_id: int) -> None:
 def take(visit: Visit) -> str | None:
     """The visit's PIN if this browser checked it in less than a minute ago and has not seen it."""
     kept = session.pop(SESSION_KEY, None)
-    if not isinstance(kept, dict) or kept.get("visit") != visit.id or now().timestamp() > kept["until"]:
+    if not isinstance(kept, dict) or kept.get("visit") != visit.id or now().timestamp() > kept.get("until", 0):
         return None
-    if kept["redis"] and not _taken_from_redis(kept["token"], visit.id):
+    if kept.get("redis", True) and not _taken_from_redis(str(kept.get("token")), visit.id):
         return None
     pepper = current_app.config["FABMETER"].pepper
     pins = [c for c in visit.credentials if c.kind == "pin" and c.active]

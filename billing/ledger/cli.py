@@ -28,7 +28,7 @@ from billing.cli import CONFIG_OPTION, load_config
 from billing.config import ServerConfig
 from billing.database import make_engine
 from billing.errors import BillingError
-from billing.ledger.documents import Closure, Document
+from billing.ledger.documents import Closure, Document, PrintJob
 from billing.ledger.seals import LEDGER_KEY
 from billing.models import utcnow
 
@@ -219,7 +219,6 @@ def export(config_path: Path, first: datetime, last: datetime, by: str, output: 
 @ACTOR_OPTION
 def reprint(config_path: Path, reference: str, actor: str | None) -> None:
     """Print a duplicate of a document now (e.g. R-000012)."""
-    from billing.ledger.printing import EscposTransport, run_job
     from billing.ledger.printing import reprint as queue_reprint
 
     config = load_config(config_path)
@@ -227,13 +226,15 @@ def reprint(config_path: Path, reference: str, actor: str | None) -> None:
         document = _document(db, reference)
         job = queue_reprint(db, document.id, actor=_actor(actor))
         db.commit()
-        job = run_job(db, job.id, EscposTransport(config.printer), columns=config.printer.columns,
-                      tz=config.organisation.zone)
-        if job.status != "done":
+        job = _print_now(db, job.id, config)
+        if job.status == "pending":  # a dashboard's spooler claimed it first: it prints it
+            click.echo(f"{reference} (DUPLICATA n° {job.copy}) is being printed by the dashboard")
+        elif job.status != "done":
             raise click.ClickException(
                 f"{reference} duplicate n° {job.copy} not printed: {job.error}"
             )
-        click.echo(f"printed {reference} (DUPLICATA n° {job.copy})")
+        else:
+            click.echo(f"printed {reference} (DUPLICATA n° {job.copy})")
 
 
 @ledger.command()
@@ -248,8 +249,6 @@ def reprint(config_path: Path, reference: str, actor: str | None) -> None:
 def credit(config_path: Path, reference: str, reason: str, chosen: tuple[str, ...], method: str | None,
            actor: str | None) -> None:  # fmt: skip
     """Issue a credit note (series A) on a closed document, whole or for chosen lines, and print it."""
-    from billing.ledger.documents import PrintJob
-    from billing.ledger.printing import EscposTransport, run_job
     from billing.ledger.receipts import issue_credit_note
     from billing.money import parse_decimal
 
@@ -271,11 +270,19 @@ def credit(config_path: Path, reference: str, reason: str, chosen: tuple[str, ..
         db.add(job)
         db.commit()
         click.echo(f"issued {note.reference} on {reference}")
-        job = run_job(db, job.id, EscposTransport(config.printer), columns=config.printer.columns,
-                      tz=config.organisation.zone)
-        if job.status != "done":
+        job = _print_now(db, job.id, config)
+        if job.status == "failed":
             raise click.ClickException(f"{note.reference} issued but not printed: {job.error}")
-        click.echo(f"printed {note.reference}")
+        click.echo(f"printed {note.reference}" if job.status == "done"
+                   else f"{note.reference} is being printed by the dashboard")  # fmt: skip
+
+
+def _print_now(db: Session, job_id: int, config: ServerConfig) -> PrintJob:
+    """Claim and print a job here, unless a dashboard's spooler claimed it first (then it prints it)."""
+    from billing.ledger.printing import EscposTransport, run_job
+
+    return run_job(db, job_id, EscposTransport(config.printer), columns=config.printer.columns,
+                   tz=config.organisation.zone, claim_timeout_s=config.printer.claim_timeout_s)  # fmt: skip
 
 
 def _document(db: Session, reference: str) -> Document:

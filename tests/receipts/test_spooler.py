@@ -83,6 +83,8 @@ def test_a_job_claimed_by_a_live_spooler_is_not_taken(sessions: sessionmaker[Ses
     with sessions() as db:
         assert claim(db, job_id, now=now, timeout_s=120)
         assert not claim(db, job_id, now=now + timedelta(seconds=119), timeout_s=120)
+        held = run_job(db, job_id, CountingPrinter(), columns=42, tz=ORG.zone, now=now + timedelta(seconds=60))
+        assert (held.status, held.attempts) == ("pending", 0)  # `ledger reprint` says the dashboard prints it
         assert claim(db, job_id, now=now + timedelta(seconds=121), timeout_s=120)  # its spooler died
         printer = CountingPrinter()
         run_job(db, job_id, printer, columns=42, tz=ORG.zone, now=now + timedelta(seconds=500))
