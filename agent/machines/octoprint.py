@@ -10,6 +10,11 @@ driver tells runs apart itself: a run begins when the file starts printing after
 not printing, or when ``printTime`` goes back or ``completion`` falls (the same file started
 again between two polls). The run's key is kept in ``memory`` (the outbox) so that a restarted
 agent goes on with the same job.
+
+OctoPrint analyses a file only while idle, so a run may end before its filament estimate exists.
+Such runs are kept in ``memory`` too, and their file's analysis is asked again every
+``LATE_EVERY_S`` for up to ``LATE_KEEP_S``: what it finds is reported in ``late_estimates`` (the
+agent then sends the ``job_corrected`` it owes), whatever was printed since.
 """
 
 from __future__ import annotations
@@ -29,6 +34,10 @@ from agent.machines.http import TimeoutSession
 from agent.machines.memory import Memory, Scratch, recall, remember
 from agent.snapshot import JobView, MachineSnapshot
 
+LATE_EVERY_S = 10.0  # how often the analysis of a finished run's file is asked again
+LATE_KEEP_S = 6 * 3600.0  # a Pi analyses a big file in minutes: after this the run is given up
+LATE_MOST = 4  # runs followed for a late estimate at once
+
 
 class OctoPrint:
     """A printer run by OctoPrint, read over its REST API with a timeout on every call."""
@@ -43,6 +52,7 @@ class OctoPrint:
         self._wall = wall
         self._estimates: dict[str, float] = {}  # file key -> filament estimate found outside /api/job
         self._read_comments: set[str] = set()
+        self._late_asked = float("-inf")
         self.url = url
         self._timeout_s = timeout_s
         self._session = session or TimeoutSession(timeout_s)
@@ -61,7 +71,7 @@ class OctoPrint:
                 job = self._call(self._client.job_info) or {}
                 if _agree(printer, job):
                     break
-            return self._keyed(self._with_estimate(snapshot(self.machine, printer, job), job))
+            return self._late(self._keyed(self._with_estimate(snapshot(self.machine, printer, job), job)), job)
         except (KeyError, TypeError, ValueError, AttributeError) as err:
             raise MachineUnreachable(f"OctoPrint at {self.url} sent data we cannot read: {err!r}") from err
 
@@ -133,6 +143,27 @@ class OctoPrint:
             return snap
         remember(self._memory, slot, run)
         return replace(snap, job=replace(snap.job, key=run["key"]))
+
+    def _late(self, snap: MachineSnapshot, body: dict[str, Any]) -> MachineSnapshot:
+        """``snap`` with the estimates found since for runs whose estimate was still pending."""
+        slot, wall = f"octoprint_late:{self.machine}", self._wall()
+        runs = {k: v for k, v in (recall(self._memory, slot) or {}).items()
+                if isinstance(v, dict) and wall - float(v.get("since", 0)) < LATE_KEEP_S}  # fmt: skip
+        before = dict(runs)
+        file = ((body.get("job") or {}).get("file")) or {}
+        run_shown = snap.job is not None and (snap.running or snap.job.outcome is not None)
+        if snap.job and run_shown and snap.job.estimate_pending and snap.job.key not in runs:
+            entry = {"origin": file.get("origin") or "local", "path": file.get("path") or file.get("name"), "since": wall}
+            runs = dict(list({**runs, snap.job.key: entry}.items())[-LATE_MOST:])
+        if wall - self._late_asked >= LATE_EVERY_S:
+            self._late_asked = wall
+            for key, run in runs.items():
+                if run.get("mm") is None and (snap.job is None or key != snap.job.key):
+                    runs[key] = {**run, "mm": self._analysis(str(run["origin"]), str(run["path"]))}
+        if runs != before:
+            remember(self._memory, slot, runs)
+        found = {k: float(v["mm"]) for k, v in runs.items() if isinstance(v.get("mm"), int | float)}
+        return replace(snap, late_estimates=found) if found else snap
 
     def close(self) -> None:
         self._session.close()
