@@ -71,7 +71,7 @@ class OctoPrint:
                 job = self._call(self._client.job_info) or {}
                 if _agree(printer, job):
                     break
-            return self._late(self._keyed(self._with_estimate(snapshot(self.machine, printer, job), job)), job)
+            return self._late(self._keyed(self._with_estimate(snapshot(self.machine, printer, job), job), job), job)
         except (KeyError, TypeError, ValueError, AttributeError) as err:
             raise MachineUnreachable(f"OctoPrint at {self.url} sent data we cannot read: {err!r}") from err
 
@@ -133,16 +133,52 @@ class OctoPrint:
                 return found
         return None
 
-    def _keyed(self, snap: MachineSnapshot) -> MachineSnapshot:
-        """The snapshot with its job keyed by run, not by file."""
+    def _keyed(self, snap: MachineSnapshot, body: dict[str, Any]) -> MachineSnapshot:
+        """The snapshot with its job keyed by run, not by file; a run replaced between two polls (the
+        next one already started) comes with how OctoPrint logged its end."""
         if snap.job is None:
             return snap
         slot = f"octoprint_run:{self.machine}"
-        run = next_run(recall(self._memory, slot), snap.job, snap.running, self._wall())
+        before = recall(self._memory, slot)
+        run = next_run(before, snap.job, snap.running, self._wall())
         if run is None:
             return snap
+        job = replace(snap.job, key=run["key"])
+        if before is None or run["key"] != before.get("key"):  # a new run: what OctoPrint logged before it
+            file = ((body.get("job") or {}).get("file")) or {}
+            where = {"origin": file.get("origin") or "local", "path": file.get("path") or file.get("name")}
+            run = {**run, **where, "name": job.name, "logged": self._last_print(where)}
+            if before is not None and not before.get("ended"):
+                job = replace(job, replaced=self._replaced(before))
         remember(self._memory, slot, run)
-        return replace(snap, job=replace(snap.job, key=run["key"]))
+        return replace(snap, job=job)
+
+    def _last_print(self, where: dict[str, Any]) -> dict[str, Any] | None:
+        """The last print OctoPrint logged for a file (``prints.last {date, success, printTime}`` of
+        ``/api/files/{origin}/{path}``, written when a print is done, cancelled or fails)."""
+        if not isinstance(where.get("path"), str):
+            return None
+        try:
+            info = self._call(lambda: self._client.files_info(where.get("origin") or "local", quote(where["path"])))
+        except MachineUnreachable:
+            return None
+        last = ((info or {}).get("prints") or {}).get("last") if isinstance(info, dict) else None
+        return last if isinstance(last, dict) else None
+
+    def _replaced(self, before: dict[str, Any]) -> JobView | None:
+        """How the run followed until the last poll ended, if OctoPrint logged it since it began."""
+        last = self._last_print(before)
+        seen = before.get("print_time")
+        if last is None or last == before.get("logged"):
+            return None  # not logged (yet): the agent judges from the progress it saw
+        if isinstance(seen, int) and (_seconds(last.get("printTime")) or 0) + 1 < seen:
+            return None  # shorter than the run was seen printing: an older log written late
+        done = bool(last.get("success"))
+        return JobView(
+            name=str(before.get("name") or before.get("file")), key=str(before["key"]),
+            progress=100.0 if done else before.get("completion"), elapsed_s=_seconds(last.get("printTime")),
+            outcome="completed" if done else "cancelled",
+        )  # fmt: skip
 
     def _late(self, snap: MachineSnapshot, body: dict[str, Any]) -> MachineSnapshot:
         """``snap`` with the estimates found since for runs whose estimate was still pending."""
@@ -172,7 +208,9 @@ class OctoPrint:
 def next_run(run: dict[str, Any] | None, view: JobView, running: bool, wall: float) -> dict[str, Any] | None:
     """The run ``view`` belongs to, given the run followed before (None: a file only selected)."""
     count = int((run or {}).get("count", 0)) + 1  # runs seen by this agent: two may start in one second
-    figures = {"file": view.key, "print_time": view.elapsed_s, "completion": view.progress}
+    # OctoPrint shows no progress at all while cancelling: the last figures seen are kept
+    shown = {"print_time": view.elapsed_s, "completion": view.progress}
+    figures = {"file": view.key, **{k: v for k, v in shown.items() if v is not None}}
     fresh = {**figures, "key": f"{view.key}#{int(wall)}.{count}", "count": count}
     same_file = run is not None and run.get("file") == view.key
     if running:
