@@ -67,13 +67,24 @@ class OctoPrint:
             for _ in range(3):
                 printer = self._call(self._client.printer)
                 if printer is None:  # OctoPrint answers 409 while no printer is connected: offline, not a failure
-                    return MachineSnapshot(self.machine, "offline", detail="OctoPrint has no printer connected")
+                    return self._not_operational()
                 job = self._call(self._client.job_info) or {}
                 if _agree(printer, job):
                     break
             return self._late(self._keyed(self._with_estimate(snapshot(self.machine, printer, job), job), job), job)
         except (KeyError, TypeError, ValueError, AttributeError) as err:
             raise MachineUnreachable(f"OctoPrint at {self.url} sent data we cannot read: {err!r}") from err
+
+    def _not_operational(self) -> MachineSnapshot:
+        """No printer connected: offline, unless OctoPrint closed the connection on an error (an
+        emergency stop, a halted board): ``/api/job`` then says "Offline after error" and the
+        ``error``, and the job it ran has failed."""
+        body = self._call(self._client.job_info) or {}
+        text = body.get("state") if isinstance(body, dict) else None
+        if isinstance(text, str) and text.startswith(("Error", "Offline after error")):
+            detail = f"{text}: {body['error']}" if isinstance(body.get("error"), str) else text
+            return MachineSnapshot(self.machine, "error", job=_job(body, "error"), detail=detail[:500])
+        return MachineSnapshot(self.machine, "offline", detail="OctoPrint has no printer connected")
 
     def _call(self, method: Any) -> Any:
         try:

@@ -285,3 +285,24 @@ def test_a_cancel_as_octoprint_shows_it_then_the_same_file_again_is_two_jobs(oct
         track, more = follow(track, printer.poll(), clock(t * 10))
         events += more
     assert [(j.outcome, j.filament_mm) for j in ended(events)] == [("cancelled", 32.0), ("completed", 80.0)]
+
+
+def test_a_printer_that_stopped_on_an_error_fails_the_job_at_once(octo: FakeOctoPrint) -> None:
+    """An emergency stop (M112) or a halted board: OctoPrint 1.11.8 closes the connection, answers
+    409 on ``/api/printer`` and "Offline after error" with the ``error`` on ``/api/job``, progress null
+    (``src/octoprint/util/comm.py`` ``getStateString``, ``src/octoprint/server/api/job.py``; seen
+    with the real OctoPrint). The job fails now, not when someone reconnects the printer."""
+    printer, track = OctoPrint("printer-1", url=octo.url, api_key="k"), Track("printer-1", "printer")
+    show(octo, "Printing", 40.0, 16)
+    track, events = follow(track, printer.poll(), clock(10))
+    octo.routes["/api/printer"] = (409, b'{"error": "Printer is not operational"}')
+    job = {"file": {"name": "cube.gcode", "origin": "local", "path": "cube.gcode", "date": 1764140000},
+           "filament": {"tool0": {"length": 80.0}}}  # fmt: skip
+    octo.answer("/api/job", {"job": job, "state": "Offline after error", "error": "Printer halted. kill() called!",
+                             "progress": {"completion": None, "printTime": None, "printTimeLeft": None}})  # fmt: skip
+    snap = printer.poll()
+    assert (snap.state, snap.detail) == ("error", "Offline after error: Printer halted. kill() called!")
+    track, more = follow(track, snap, clock(11))
+    (ended_job,) = ended(events + more)
+    assert (ended_job.outcome, ended_job.filament_mm, ended_job.job_s) == ("failed", 32.0, 1)
+    assert [e.type for e in more][-1] == "session_ended" and track.session is None

@@ -205,18 +205,27 @@ def test_real_octoprint_prints_are_billed_as_octoprint_saw_them(
     seen.append(finished(octo))
     octo.post("/api/job", {"command": "start"})
     seen.append(finished(octo))
+    # an emergency stop past 40 %: OctoPrint closes the connection, "Offline after error"
+    octo.post("/api/job", {"command": "start"})
+    printing(octo, 40.0)
+    seen.append(dict(octo.job()["progress"]))
+    octo.post("/api/printer/command", {"commands": ["M112"]})
+    until(lambda: state(octo).startswith("Offline after error"), "the printer's error")
 
-    runs = ended(factory, 5)
+    runs = ended(factory, 6)
     assert agent.poll() is None, agent.stderr.read() if agent.stderr else ""
     told = [(s.job_state, s.job_progress_milli, s.job_s, s.end_reason) for s in runs]
-    assert [s.job_state for s in runs] == ["completed", "cancelled", "completed", "completed", "completed"], told
-    assert [s.job for s in runs] == ["cube.gcode"] * 5
+    assert [s.job_state for s in runs] == ["completed", "cancelled", "completed", "completed", "completed", "failed"], told
+    assert [s.job for s in runs] == ["cube.gcode"] * 6
     cancelled = runs[1]
     assert cancelled.job_progress_milli is not None
     assert at_cancel["completion"] - 10 <= cancelled.job_progress_milli / 1000 <= at_cancel["completion"] + 1
+    stopped = runs[5]
+    assert stopped.job_progress_milli is not None and stopped.job_progress_milli >= 30_000
     expected_mm = [Decimal(FILE_MM), Decimal(FILE_MM) * cancelled.job_progress_milli / 100_000] + [Decimal(FILE_MM)] * 3
+    expected_mm.append(Decimal(FILE_MM) * stopped.job_progress_milli / 100_000)
     assert [s.filament_mm for s in runs] == [mm.quantize(Decimal("0.1")) for mm in expected_mm]
-    pauses = [0.0, 0.0, paused_s, 0.0, 0.0]
+    pauses = [0.0, 0.0, paused_s, 0.0, 0.0, 0.0]
     for run, octoprint, paused in zip(runs, seen, pauses, strict=True):
         seconds, grams = billed(factory, run.id)
         assert abs(seconds - octoprint["printTime"] - paused) <= SLACK_S, (run.job_state, seconds, octoprint, paused)
