@@ -202,11 +202,12 @@ class OctoPrint:
         if snap.job and run_shown and snap.job.estimate_pending and snap.job.key not in runs:
             entry = {"origin": file.get("origin") or "local", "path": file.get("path") or file.get("name"), "since": wall}
             runs = dict(list({**runs, snap.job.key: entry}.items())[-LATE_MOST:])
-        if wall - self._late_asked >= LATE_EVERY_S:
-            self._late_asked = wall
-            for key, run in runs.items():
-                if run.get("mm") is None and (snap.job is None or key != snap.job.key):
-                    runs[key] = {**run, "mm": self._analysis(str(run["origin"]), str(run["path"]))}
+        waiting = [k for k, v in runs.items() if v.get("mm") is None and (snap.job is None or k != snap.job.key)]
+        if waiting and wall - self._late_asked >= LATE_EVERY_S:
+            # one file per turn, the one asked longest ago: a slow OctoPrint never holds a poll for long
+            self._late_asked, key = wall, waiting[0]
+            run = runs.pop(key)
+            runs[key] = {**run, "mm": self._analysis(str(run["origin"]), str(run["path"]))}
         if runs != before:
             remember(self._memory, slot, runs)
         found = {k: float(v["mm"]) for k, v in runs.items() if isinstance(v.get("mm"), int | float)}
