@@ -75,6 +75,7 @@ class AgentConfig:
     idle_timeout_s: float = 600.0
     auth_timeout_s: float = 3.0
     state_every_s: float = 10.0
+    filament_wait_s: float = 30.0
     led_pin: str | None = None
     buzzer_pin: str | None = None
     machines: tuple[MachineConfig, ...] = ()
@@ -110,6 +111,7 @@ def from_settings(s: Settings) -> AgentConfig:
         idle_timeout_s=agent.number("idle_timeout_s", 600.0, minimum=1),
         auth_timeout_s=agent.number("auth_timeout_s", 3.0, minimum=0.1),
         state_every_s=agent.number("state_every_s", 10.0, minimum=1),
+        filament_wait_s=agent.number("filament_wait_s", 30.0, minimum=0),
         led_pin=agent.text("led_pin", None),
         buzzer_pin=agent.text("buzzer_pin", None),
         machines=machines,

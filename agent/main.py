@@ -162,7 +162,8 @@ class Agent:
     def _rules(self, machine: str) -> Rules:
         cfg = self.config.machine(machine)
         timeout = cfg.idle_timeout_s or self.config.idle_timeout_s
-        return Rules(checkpoint_s=self.config.checkpoint_s, idle_timeout_s=timeout, material=cfg.material)
+        return Rules(checkpoint_s=self.config.checkpoint_s, idle_timeout_s=timeout, material=cfg.material,
+                     filament_wait_s=self.config.filament_wait_s)  # fmt: skip
 
     def _commit(self, track: Track, events: list[Pending]) -> None:
         """Events and the machine's track go to the outbox in one transaction, then to the link."""
@@ -292,9 +293,11 @@ class Agent:
 
 
 def _persistent(track: Track) -> tuple[Any, ...]:
-    """What must survive a restart between events: the session, the job, the last finished job."""
+    """What must survive a restart between events: the session, the job, the last finished job, the
+    filament still owed."""
     s = track.session
-    return (s.id if s else None, s.holder if s else None, track.job.key if track.job else None, track.last_ended_key)
+    job = track.job.key if track.job else None
+    return (s.id if s else None, s.holder if s else None, job, track.last_ended_key, track.owed)
 
 
 def _reader(config: ReaderConfig, sink: Any, pin_factory: Any) -> Any:

@@ -17,7 +17,14 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from agent.snapshot import JobView, MachineSnapshot, Now
-from broker.messages import JobEnded, JobStarted, SessionEnded, SessionStarted, SessionTotals
+from broker.messages import (
+    JobCorrected,
+    JobEnded,
+    JobStarted,
+    SessionEnded,
+    SessionStarted,
+    SessionTotals,
+)
 
 NS = 1_000_000_000
 
@@ -52,6 +59,19 @@ class Job:
     time_source: str = "agent"  # "controller" once the controller's own print time replaced ours
     ended_ns: int | None = None  # over, waiting for its filament estimate since (no time counts then)
     outcome: str | None = None
+    estimate_pending: bool = False  # the controller said an estimate may still come
+
+
+@dataclass(frozen=True)
+class Owed:
+    """A run that ended without the filament figure its controller still owed: a ``job_corrected``
+    event is due to its session once the estimate comes."""
+
+    session: str
+    key: str
+    name: str
+    outcome: str
+    progress: float | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +103,10 @@ class Track:
     last_ended_key: str | None = None
     primed: bool = False  # a snapshot was seen since this track began
     blind_ns: int = 0  # time a running job's controller was unreachable: job time only if it still runs
+    owed: tuple[Owed, ...] = ()  # ended runs whose filament is still to come, oldest first
+
+
+MAX_OWED = 8  # runs waiting for a late estimate; the oldest is given up past this
 
 
 Step = tuple[Track, list[Pending]]
@@ -97,7 +121,7 @@ def advance(track: Track, snap: MachineSnapshot, now: Now, rules: Rules = Rules(
     if track.session and track.session.boot != now.boot:
         track, events = _recover(track, snap, now, rules)
     track = _regain_sight(_accumulate(track, now, snap), snap)
-    for step in (_jobs, _short_job, _unclaimed_use, _idle_timeout):
+    for step in (_corrections, _jobs, _short_job, _unclaimed_use, _idle_timeout):
         track, more = step(track, snap, now, rules)
         events += more
     track, more = _checkpoint(track, now, rules)
@@ -170,7 +194,8 @@ def _owed_filament(job: Job, shown: JobView | None, now: Now, rules: Rules) -> b
     analyses a file only once idle): its end waits for it, up to ``filament_wait_s``."""
     if shown is None or not shown.estimate_pending or job.filament_mm is not None or job.estimate_mm is not None:
         return False
-    return job.ended_ns is None or now.mono_ns - job.ended_ns < rules.filament_wait_s * NS
+    ended_ns = job.ended_ns if job.ended_ns is not None else now.mono_ns
+    return now.mono_ns - ended_ns < rules.filament_wait_s * NS
 
 
 def _follow(job: Job, view: JobView) -> Job:
@@ -179,6 +204,7 @@ def _follow(job: Job, view: JobView) -> Job:
         progress=view.progress if view.progress is not None else job.progress,
         estimate_mm=view.estimate_mm if view.estimate_mm is not None else job.estimate_mm,
         filament_mm=view.filament_mm if view.filament_mm is not None else job.filament_mm,
+        estimate_pending=view.estimate_pending,
     )
 
 
@@ -214,6 +240,9 @@ def _end_job(
     session = track.session
     events = [Pending(track.machine, "job_ended", session.id, data, now)]
     track = replace(track, job=None, last_ended_key=job.key)
+    if filament_mm is None and job.estimate_pending:
+        owed = Owed(session.id, job.key, job.name, outcome, job.progress)
+        track = replace(track, owed=(*track.owed, owed)[-MAX_OWED:])
     if track.kind == "printer" and close:
         track, more = end_session(track, now, "job_end")
         events += more
@@ -230,6 +259,23 @@ def _filament(job: Job, outcome: str) -> tuple[float | None, str | None]:
         return None, None
     share = 1.0 if outcome == "completed" else (job.progress or 0.0) / 100
     return round(job.estimate_mm * share, 1), "estimate"
+
+
+def _corrections(track: Track, snap: MachineSnapshot, now: Now, rules: Rules) -> Step:
+    """The filament of runs that ended without it, as soon as their controller gives the estimate."""
+    events: list[Pending] = []
+    owed: list[Owed] = []
+    for run in track.owed:
+        shown = snap.job.estimate_mm if snap.job and snap.job.key == run.key else None
+        estimate = shown if shown is not None else snap.late_estimates.get(run.key)
+        if estimate is None:
+            owed.append(run)
+            continue
+        mm, source = _filament(Job(run.key, run.name, progress=run.progress, estimate_mm=estimate), run.outcome)
+        data = JobCorrected(job_key=run.key[:500], job=run.name[:500], filament_mm=mm or 0.0,
+                            filament_source=source or "estimate", material=rules.material)  # fmt: skip
+        events.append(Pending(track.machine, "job_corrected", run.session, data, now))
+    return (replace(track, owed=tuple(owed)), events) if events else (track, [])
 
 
 def _short_job(track: Track, snap: MachineSnapshot, now: Now, rules: Rules) -> Step:
@@ -402,6 +448,7 @@ def load_track(text: str) -> Track:
     raw = json.loads(text)
     session = Session(**raw.pop("session")) if raw.get("session") else None
     job = Job(**raw.pop("job")) if raw.get("job") else None
+    owed = tuple(Owed(**run) for run in raw.pop("owed", ()))
     raw.pop("session", None)
     raw.pop("job", None)
-    return Track(**raw, session=session, job=job)
+    return Track(**raw, session=session, job=job, owed=owed)

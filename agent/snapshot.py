@@ -44,6 +44,8 @@ class MachineSnapshot:
     job: JobView | None = None
     temperatures: dict[str, float] = field(default_factory=dict)
     detail: str | None = None
+    # whole-file filament estimates that came after their run ended, by run key (OctoPrint's late analysis)
+    late_estimates: dict[str, float] = field(default_factory=dict)
 
     @property
     def running(self) -> bool:

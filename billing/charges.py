@@ -83,7 +83,7 @@ def charge_session(db: Session, session: UsageSession) -> list[ChargeLine]:
         audit(db, "billing", "no_tariff", f"session {session.id}",
               f"{session.machine_id} has no tariff for category {session.visit.category.code}")  # fmt: skip
     material = session_material(db, session)
-    rows = [_row(session, version, line, material) for line in lines]
+    rows = [line_row(session, version, line, material) for line in lines]
     db.add_all(rows)
     session.state = "priced"
     return rows
@@ -99,7 +99,7 @@ def _after_close(db: Session, session: UsageSession) -> None:
     log.warning("session %s ended after visit %s closed; left unclaimed", session.id, visit.id)
 
 
-def _row(session: UsageSession, version: TariffVersion | None, line: Line, material: Material | None) -> ChargeLine:
+def line_row(session: UsageSession, version: TariffVersion | None, line: Line, material: Material | None) -> ChargeLine:
     assert session.visit_id is not None
     return ChargeLine(
         visit_id=session.visit_id, session_id=session.id, kind=line.kind,

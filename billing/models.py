@@ -384,6 +384,38 @@ class ChargeLine(Base):
         return euros(self.amount_cents)
 
 
+class FilamentCorrection(Base):
+    """Filament an agent reported after the job had ended (``job_corrected``), once per run.
+
+    ``state``: ``applied`` (added to the session, or charged on its open visit as ``line_id``),
+    ``pending`` (the visit was closed: nothing charged, staff decide) or ``dealt`` (staff did).
+    """
+
+    __tablename__ = "filament_corrections"
+    __table_args__ = (UniqueConstraint("session_id", "job_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("usage_sessions.id"), index=True)
+    job_key: Mapped[str] = mapped_column(String(500))
+    job: Mapped[str] = mapped_column(String(500))
+    filament_mm_milli: Mapped[int] = mapped_column(BigInteger)  # what the run used, in all
+    added_mm_milli: Mapped[int] = mapped_column(BigInteger)  # beyond what was already counted
+    source: Mapped[str] = mapped_column(String(20))  # MATERIAL_SOURCES
+    state: Mapped[str] = mapped_column(String(10), index=True)  # applied | pending | dealt
+    visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"))
+    line_id: Mapped[int | None] = mapped_column(ForeignKey("charge_lines.id"))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    dealt_by: Mapped[str | None] = mapped_column(String(80))
+    dealt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    session: Mapped[UsageSession] = relationship()
+    visit: Mapped[Visit | None] = relationship()
+
+    @property
+    def added_mm(self) -> Decimal:
+        return Decimal(self.added_mm_milli) / THOUSAND
+
+
 class InboxEvent(Base):
     """A usage event as committed: unique by (agent, stream, seq), so a duplicate changes nothing."""
 

@@ -16,11 +16,13 @@ from sqlalchemy.orm import Session
 
 from billing.audit import audit
 from billing.charges import charge_session
+from billing.filament import correct_filament
 from billing.grants import claimed_visit
 from billing.models import THOUSAND, Machine, UsageSession, rejected
 from billing.pricing import filament_used_mm
 from broker import topics
 from broker.messages import (
+    JobCorrected,
     JobEnded,
     JobStarted,
     OfflineAuth,
@@ -177,6 +179,8 @@ def apply_event(db: Session, agent: str, event: UsageEvent, now: datetime) -> Us
         _job_started(session, data)
     elif isinstance(data, JobEnded):
         _job_ended(session, data)
+    elif isinstance(data, JobCorrected):
+        correct_filament(db, session, data)
     elif isinstance(data, SessionEnded):
         _ended(db, session, data, event, now)
     return session

@@ -131,6 +131,7 @@ EVENT_TYPES = (
     "session_checkpoint",
     "job_started",
     "job_ended",
+    "job_corrected",
     "session_ended",
     "offline_auth",
 )
@@ -207,6 +208,18 @@ class JobEnded:
 
 
 @dataclass(frozen=True)
+class JobCorrected:
+    """Filament a ``job_ended`` of the same session lacked, known only later (OctoPrint analyses a file
+    only once idle): ``filament_mm`` is what the run ``job_key`` used, from ``filament_source``."""
+
+    job_key: str = field(metadata=_c(_text))
+    job: str = field(metadata=_c(_text))
+    filament_mm: float = field(metadata=_c(_filament))
+    filament_source: str = field(metadata=_c(_one_of(*MATERIAL_SOURCES)))
+    material: str | None = field(default=None, metadata=_c(_text_of(40)))
+
+
+@dataclass(frozen=True)
 class SessionEnded:
     reason: str = field(metadata=_c(_one_of(*END_REASONS)))
     session_s: int = field(metadata=_c(_duration))
@@ -225,12 +238,13 @@ class OfflineAuth:
     visit: str | None = field(default=None, metadata=_c(_text_of(20)))
 
 
-EventData = SessionStarted | SessionTotals | JobStarted | JobEnded | SessionEnded | OfflineAuth
+EventData = SessionStarted | SessionTotals | JobStarted | JobEnded | JobCorrected | SessionEnded | OfflineAuth
 DATA_TYPES: dict[str, type[Any]] = {
     "session_started": SessionStarted,
     "session_checkpoint": SessionTotals,
     "job_started": JobStarted,
     "job_ended": JobEnded,
+    "job_corrected": JobCorrected,
     "session_ended": SessionEnded,
     "offline_auth": OfflineAuth,
 }

@@ -23,6 +23,7 @@ from billing.customers import checked_details, display_name, save_customer, sear
 from billing.errors import BillingError, InvalidOperation, NotFound
 from billing.ledger.receipts import INVOICE, series_for
 from billing.ledger.unpaid import left_to_pay, payment_of
+from billing.filament import mark_dealt, pending_corrections
 from billing.lines import corrections, reduce_line, remove_line
 from billing.lockouts import lift, slowed_terminals
 from billing.models import Category, Credential, Customer, Machine, Visit, utcnow
@@ -70,7 +71,25 @@ def index() -> ResponseReturnValue:
     db = ledger()
     return render_template("desk/index.html", visits=list_open_visits(db),
                            unassigned=unassigned_sessions(db), slowed=slowed_terminals(db, utcnow()),
-                           locked=locked_credentials(db))  # fmt: skip
+                           locked=locked_credentials(db), late=pending_corrections(db))  # fmt: skip
+
+
+@bp.route("/filament/<int:correction_id>/dealt", methods=["POST"])
+def filament_dealt(correction_id: int) -> ResponseReturnValue:
+    """Staff handled filament that came after its visit closed (billed anew, or let go): audited."""
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        mark_dealt(ledger(), correction_id, actor=actor())
+    except NotFound:
+        abort(404)
+    except InvalidOperation as err:
+        ledger().rollback()
+        flash(str(err), "error")
+        return redirect(url_for("desk.index"))
+    ledger().commit()
+    flash(_("Marked as dealt with."), "ok")
+    return redirect(url_for("desk.index"))
 
 
 @bp.route("/terminal/<terminal>/lift", methods=["POST"])

@@ -10,6 +10,11 @@ driver tells runs apart itself: a run begins when the file starts printing after
 not printing, or when ``printTime`` goes back or ``completion`` falls (the same file started
 again between two polls). The run's key is kept in ``memory`` (the outbox) so that a restarted
 agent goes on with the same job.
+
+OctoPrint analyses a file only while idle, so a run may end before its filament estimate exists.
+Such runs are kept in ``memory`` too, and their file's analysis is asked again every
+``LATE_EVERY_S`` for up to ``LATE_KEEP_S``: what it finds is reported in ``late_estimates`` (the
+agent then sends the ``job_corrected`` it owes), whatever was printed since.
 """
 
 from __future__ import annotations
@@ -29,6 +34,10 @@ from agent.machines.http import TimeoutSession
 from agent.machines.memory import Memory, Scratch, recall, remember
 from agent.snapshot import JobView, MachineSnapshot
 
+LATE_EVERY_S = 10.0  # how often the analysis of a finished run's file is asked again
+LATE_KEEP_S = 6 * 3600.0  # a Pi analyses a big file in minutes: after this the run is given up
+LATE_MOST = 4  # runs followed for a late estimate at once
+
 
 class OctoPrint:
     """A printer run by OctoPrint, read over its REST API with a timeout on every call."""
@@ -43,6 +52,7 @@ class OctoPrint:
         self._wall = wall
         self._estimates: dict[str, float] = {}  # file key -> filament estimate found outside /api/job
         self._read_comments: set[str] = set()
+        self._late_asked = float("-inf")
         self.url = url
         self._timeout_s = timeout_s
         self._session = session or TimeoutSession(timeout_s)
@@ -57,13 +67,24 @@ class OctoPrint:
             for _ in range(3):
                 printer = self._call(self._client.printer)
                 if printer is None:  # OctoPrint answers 409 while no printer is connected: offline, not a failure
-                    return MachineSnapshot(self.machine, "offline", detail="OctoPrint has no printer connected")
+                    return self._not_operational()
                 job = self._call(self._client.job_info) or {}
                 if _agree(printer, job):
                     break
-            return self._keyed(self._with_estimate(snapshot(self.machine, printer, job), job))
+            return self._late(self._keyed(self._with_estimate(snapshot(self.machine, printer, job), job), job), job)
         except (KeyError, TypeError, ValueError, AttributeError) as err:
             raise MachineUnreachable(f"OctoPrint at {self.url} sent data we cannot read: {err!r}") from err
+
+    def _not_operational(self) -> MachineSnapshot:
+        """No printer connected: offline, unless OctoPrint closed the connection on an error (an
+        emergency stop, a halted board): ``/api/job`` then says "Offline after error" and the
+        ``error``, and the job it ran has failed."""
+        body = self._call(self._client.job_info) or {}
+        text = body.get("state") if isinstance(body, dict) else None
+        if isinstance(text, str) and text.startswith(("Error", "Offline after error")):
+            detail = f"{text}: {body['error']}" if isinstance(body.get("error"), str) else text
+            return MachineSnapshot(self.machine, "error", job=_job(body, "error"), detail=detail[:500])
+        return MachineSnapshot(self.machine, "offline", detail="OctoPrint has no printer connected")
 
     def _call(self, method: Any) -> Any:
         try:
@@ -123,16 +144,74 @@ class OctoPrint:
                 return found
         return None
 
-    def _keyed(self, snap: MachineSnapshot) -> MachineSnapshot:
-        """The snapshot with its job keyed by run, not by file."""
+    def _keyed(self, snap: MachineSnapshot, body: dict[str, Any]) -> MachineSnapshot:
+        """The snapshot with its job keyed by run, not by file; a run replaced between two polls (the
+        next one already started) comes with how OctoPrint logged its end."""
         if snap.job is None:
             return snap
         slot = f"octoprint_run:{self.machine}"
-        run = next_run(recall(self._memory, slot), snap.job, snap.running, self._wall())
+        before = recall(self._memory, slot)
+        run = next_run(before, snap.job, snap.running, self._wall())
         if run is None:
             return snap
+        job = replace(snap.job, key=run["key"])
+        if before is None or run["key"] != before.get("key"):  # a new run: what OctoPrint logged before it
+            file = ((body.get("job") or {}).get("file")) or {}
+            where = {"origin": file.get("origin") or "local", "path": file.get("path") or file.get("name")}
+            run = {**run, **where, "name": job.name, "logged": self._last_print(where)}
+            if before is not None and not before.get("ended"):
+                job = replace(job, replaced=self._replaced(before))
         remember(self._memory, slot, run)
-        return replace(snap, job=replace(snap.job, key=run["key"]))
+        return replace(snap, job=job)
+
+    def _last_print(self, where: dict[str, Any]) -> dict[str, Any] | None:
+        """The last print OctoPrint logged for a file (``prints.last {date, success, printTime}`` of
+        ``/api/files/{origin}/{path}``, written when a print is done, cancelled or fails)."""
+        if not isinstance(where.get("path"), str):
+            return None
+        try:
+            info = self._call(lambda: self._client.files_info(where.get("origin") or "local", quote(where["path"])))
+        except MachineUnreachable:
+            return None
+        last = ((info or {}).get("prints") or {}).get("last") if isinstance(info, dict) else None
+        return last if isinstance(last, dict) else None
+
+    def _replaced(self, before: dict[str, Any]) -> JobView | None:
+        """How the run followed until the last poll ended, if OctoPrint logged it since it began."""
+        last = self._last_print(before)
+        seen = before.get("print_time")
+        if last is None or last == before.get("logged"):
+            return None  # not logged (yet): the agent judges from the progress it saw
+        if isinstance(seen, int) and (_seconds(last.get("printTime")) or 0) + 1 < seen:
+            return None  # shorter than the run was seen printing: an older log written late
+        done = bool(last.get("success"))
+        return JobView(
+            name=str(before.get("name") or before.get("file")), key=str(before["key"]),
+            progress=100.0 if done else before.get("completion"), elapsed_s=_seconds(last.get("printTime")),
+            outcome="completed" if done else "cancelled",
+        )  # fmt: skip
+
+    def _late(self, snap: MachineSnapshot, body: dict[str, Any]) -> MachineSnapshot:
+        """``snap`` with the estimates found since for runs whose estimate was still pending."""
+        slot, wall = f"octoprint_late:{self.machine}", self._wall()
+        runs = {k: v for k, v in (recall(self._memory, slot) or {}).items()
+                if isinstance(v, dict) and wall - float(v.get("since", 0)) < LATE_KEEP_S}  # fmt: skip
+        before = dict(runs)
+        file = ((body.get("job") or {}).get("file")) or {}
+        run_shown = snap.job is not None and (snap.running or snap.job.outcome is not None)
+        if snap.job and run_shown and snap.job.estimate_pending and snap.job.key not in runs:
+            entry = {"origin": file.get("origin") or "local", "path": file.get("path") or file.get("name"), "since": wall}
+            runs = dict(list({**runs, snap.job.key: entry}.items())[-LATE_MOST:])
+        waiting = [k for k, v in runs.items() if v.get("mm") is None and (snap.job is None or k != snap.job.key)]
+        if waiting and wall - self._late_asked >= LATE_EVERY_S:
+            # one file per turn, the one asked longest ago: a slow OctoPrint never holds a poll for long
+            self._late_asked, key = wall, waiting[0]
+            run = runs.pop(key)
+            runs[key] = {**run, "mm": self._analysis(str(run["origin"]), str(run["path"]))}
+        if runs != before:
+            remember(self._memory, slot, runs)
+        found = {k: float(v["mm"]) for k, v in runs.items() if isinstance(v.get("mm"), int | float)}
+        return replace(snap, late_estimates=found) if found else snap
 
     def close(self) -> None:
         self._session.close()
@@ -141,7 +220,9 @@ class OctoPrint:
 def next_run(run: dict[str, Any] | None, view: JobView, running: bool, wall: float) -> dict[str, Any] | None:
     """The run ``view`` belongs to, given the run followed before (None: a file only selected)."""
     count = int((run or {}).get("count", 0)) + 1  # runs seen by this agent: two may start in one second
-    figures = {"file": view.key, "print_time": view.elapsed_s, "completion": view.progress}
+    # OctoPrint shows no progress at all while cancelling: the last figures seen are kept
+    shown = {"print_time": view.elapsed_s, "completion": view.progress}
+    figures = {"file": view.key, **{k: v for k, v in shown.items() if v is not None}}
     fresh = {**figures, "key": f"{view.key}#{int(wall)}.{count}", "count": count}
     same_file = run is not None and run.get("file") == view.key
     if running:

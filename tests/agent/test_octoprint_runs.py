@@ -224,3 +224,85 @@ def test_an_estimate_that_never_comes_ends_the_job_after_the_wait(octo: FakeOcto
     (job,) = ended(events)
     assert (job.outcome, job.filament_mm, job.job_s) == ("completed", None, 40)
     assert [e.type for e in events][-1] == "session_ended"
+
+
+def prints(octo: FakeOctoPrint, last: dict[str, Any] | None) -> None:
+    """``GET /api/files/local/cube.gcode`` with ``prints {success, failure, last {date, printTime,
+    success}}``: OctoPrint logs each print when it is done, cancelled or fails
+    (``src/octoprint/printer/standard.py`` ``_on_print_done``/``on_comm_print_job_cancelled`` call
+    ``fileManager.log_print``; ``src/octoprint/server/api/files.py`` shows it)."""
+    info: dict[str, Any] = {"name": "cube.gcode", "origin": "local", "path": "cube.gcode",
+                            "gcodeAnalysis": {"filament": {"tool0": {"length": 80.0}}}}  # fmt: skip
+    if last is not None:
+        info["prints"] = {"success": int(last["success"]), "failure": int(not last["success"]), "last": last}
+    octo.answer("/api/files/local/cube.gcode", info)
+
+
+@pytest.mark.parametrize(("success", "outcome", "filament"), [(True, "completed", 80.0), (False, "cancelled", 77.6)])
+def test_a_run_replaced_between_two_polls_ends_as_octoprint_logged_it(
+    octo: FakeOctoPrint, success: bool, outcome: str, filament: float
+) -> None:
+    """Last seen at 97 %, the same file started again before the next poll: OctoPrint's log of the
+    file's last print says whether the run completed, not the progress the agent happened to see."""
+    printer, track, events = OctoPrint("printer-1", url=octo.url, api_key="k"), Track("printer-1", "printer"), []
+    prints(octo, None)
+    show(octo, "Printing", 97.0, 38)
+    track, events = follow(track, printer.poll(), clock(1))
+    prints(octo, {"date": 1764150040, "printTime": 39.6, "success": success})
+    show(octo, "Printing", 2.0, 1)
+    track, more = follow(track, printer.poll(), clock(2))
+    events += more
+    (first,) = ended(events)
+    assert (first.outcome, first.filament_mm) == (outcome, filament)
+    assert [e.type for e in events].count("job_started") == 2
+
+
+def test_an_older_log_does_not_decide_a_replaced_run(octo: FakeOctoPrint) -> None:
+    """The log of the print before (a cancel at 5 s) written after this run began: not this run's end."""
+    printer, track = OctoPrint("printer-1", url=octo.url, api_key="k"), Track("printer-1", "printer")
+    prints(octo, None)
+    show(octo, "Printing", 99.0, 38)
+    track, events = follow(track, printer.poll(), clock(1))
+    prints(octo, {"date": 1764150000, "printTime": 5.0, "success": False})
+    show(octo, "Printing", 2.0, 1)
+    _, more = follow(track, printer.poll(), clock(2))
+    (first,) = ended(events + more)
+    assert first.outcome == "cancelled"  # judged from what was seen (99 % < 99.5 %)
+
+
+def test_a_cancel_as_octoprint_shows_it_then_the_same_file_again_is_two_jobs(octo: FakeOctoPrint) -> None:
+    """OctoPrint 1.11.8 clears ``progress`` (completion, printTime: null) as soon as a cancel begins,
+    "Cancelling" then "Operational" (seen with the real OctoPrint in tests/agent/test_real_octoprint.py)."""
+    printer, track, events = OctoPrint("printer-1", url=octo.url, api_key="k"), Track("printer-1", "printer"), []
+    for t, state, completion, print_time in ((1, "Printing", 10.0, 4), (2, "Printing", 40.0, 16),
+                                              (3, "Cancelling", None, None), (4, "Printing", 3.0, 1),
+                                              (5, "Operational", 100.0, 40)):  # fmt: skip
+        show(octo, "Printing" if state == "Cancelling" else state, completion, print_time)
+        if state == "Cancelling":  # flags as OctoPrint's printer/standard.py _getStateFlags gives them
+            on = ("operational", "cancelling")
+            octo.answer("/api/printer", {"state": {"text": state, "flags": {f: f in on for f in FLAGS}}})
+            octo.routes["/api/job"] = (200, octo.routes["/api/job"][1].replace(b'"Printing"', b'"Cancelling"'))
+        track, more = follow(track, printer.poll(), clock(t * 10))
+        events += more
+    assert [(j.outcome, j.filament_mm) for j in ended(events)] == [("cancelled", 32.0), ("completed", 80.0)]
+
+
+def test_a_printer_that_stopped_on_an_error_fails_the_job_at_once(octo: FakeOctoPrint) -> None:
+    """An emergency stop (M112) or a halted board: OctoPrint 1.11.8 closes the connection, answers
+    409 on ``/api/printer`` and "Offline after error" with the ``error`` on ``/api/job``, progress null
+    (``src/octoprint/util/comm.py`` ``getStateString``, ``src/octoprint/server/api/job.py``; seen
+    with the real OctoPrint). The job fails now, not when someone reconnects the printer."""
+    printer, track = OctoPrint("printer-1", url=octo.url, api_key="k"), Track("printer-1", "printer")
+    show(octo, "Printing", 40.0, 16)
+    track, events = follow(track, printer.poll(), clock(10))
+    octo.routes["/api/printer"] = (409, b'{"error": "Printer is not operational"}')
+    job = {"file": {"name": "cube.gcode", "origin": "local", "path": "cube.gcode", "date": 1764140000},
+           "filament": {"tool0": {"length": 80.0}}}  # fmt: skip
+    octo.answer("/api/job", {"job": job, "state": "Offline after error", "error": "Printer halted. kill() called!",
+                             "progress": {"completion": None, "printTime": None, "printTimeLeft": None}})  # fmt: skip
+    snap = printer.poll()
+    assert (snap.state, snap.detail) == ("error", "Offline after error: Printer halted. kill() called!")
+    track, more = follow(track, snap, clock(11))
+    (ended_job,) = ended(events + more)
+    assert (ended_job.outcome, ended_job.filament_mm, ended_job.job_s) == ("failed", 32.0, 1)
+    assert [e.type for e in more][-1] == "session_ended" and track.session is None

@@ -18,6 +18,7 @@ from billing.grants import grant_online
 from broker import topics
 from broker.messages import (
     AuthRequest,
+    JobCorrected,
     JobEnded,
     JobStarted,
     SessionEnded,
@@ -73,6 +74,9 @@ class AgentSim:
                   progress: float | None = 100.0) -> bytes:  # fmt: skip
         source = None if filament_mm is None else "measured"
         return self.event("job_ended", JobEnded(job, outcome, job_s, progress, filament_mm, source))
+
+    def job_corrected(self, job: str, filament_mm: float, key: str = "local:big.gcode@1#2.1") -> bytes:
+        return self.event("job_corrected", JobCorrected(key, job, filament_mm, "estimate"))
 
     def session_ended(self, reason: str, session_s: int, busy_s: int = 0, job_s: int = 0) -> bytes:
         return self.event("session_ended", SessionEnded(reason, session_s, busy_s, job_s))

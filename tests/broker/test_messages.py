@@ -51,6 +51,8 @@ EXAMPLES = [
                               machines=("laser-1",)),),  # fmt: skip
     ),
     m.Command(cmd="resend", stream=STREAM, first=3, last=9),
+    event("job_corrected", m.JobCorrected(job_key="local:big.gcode@1764140000#1764150000.1", job="big.gcode",
+                                          filament_mm=5120.4, filament_source="estimate", material="pla")),
 ]
 
 
@@ -189,6 +191,7 @@ def test_nearly_valid_messages_give_a_message_or_bad_message(raw: bytes) -> None
 # -- bounds: strings, sizes and numbers ------------------------------------------------------
 
 STATE, STARTED, JOB_ENDED, ENDED = EXAMPLES[1], EXAMPLES[3], EXAMPLES[6], EXAMPLES[7]
+CORRECTED = EXAMPLES[14]
 
 
 def mutate_data(example: m.UsageEvent, **changes: object) -> bytes:
@@ -214,6 +217,10 @@ def mutate_data(example: m.UsageEvent, **changes: object) -> bytes:
         (m.UsageEvent, mutate_data(ENDED, session_s=m.YEAR_S + 1), "data.session_s"),
         (m.UsageEvent, mutate_data(JOB_ENDED, filament_mm=1e308), r"data.filament_mm: .* \(10 km\)"),
         (m.UsageEvent, mutate_data(JOB_ENDED, material="x" * 41), "data.material"),
+        (m.UsageEvent, mutate_data(CORRECTED, job_key="k" * 501), "data.job_key: .* 1 to 500 characters"),
+        (m.UsageEvent, mutate_data(CORRECTED, job_key=""), "data.job_key"),
+        (m.UsageEvent, mutate_data(CORRECTED, filament_source="guess"), "data.filament_source: .* one of"),
+        (m.UsageEvent, mutate_data(CORRECTED, filament_mm=None), "data.filament_mm"),
         (m.UsageEvent, mutate_data(STARTED, credential="d" * 129), "data.credential"),
         (m.UsageEvent, mutate(STARTED, seq=2**31), "UsageEvent.seq"),
         (m.AgentStatus, mutate(EXAMPLES[0], machines=["a"] * 65), "65 items"),
@@ -239,6 +246,7 @@ RANGES = [
     (JOB_ENDED, "filament_mm", 10_000_000, 10_000_000.5),
     (EXAMPLES[5], "estimate_mm", 10_000_000, 10_000_001),
     (JOB_ENDED, "progress", 100, 100.001),
+    (CORRECTED, "filament_mm", 10_000_000, 10_000_000.5),
 ]
 
 

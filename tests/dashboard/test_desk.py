@@ -302,3 +302,25 @@ def test_without_redis_the_pin_is_still_shown_once(make_app: Callable[..., Flask
     assert posted.status_code == 303
     assert 'id="pin"' in client.get(posted.headers["Location"]).text
     assert 'id="pin"' not in client.get(posted.headers["Location"]).text
+def test_filament_known_after_the_close_waits_on_the_desk_until_dealt_with(staff: FlaskClient, db: Session) -> None:
+    from billing.filament import correct_filament
+    from billing.visits import close_visit
+    from broker.messages import JobCorrected
+
+    visit_id = new_visit(db)
+    session = UsageSession(id="00000000-0000-4000-8000-0000000000f1", agent="pi-printer", machine_id="printer-1",
+                           visit_id=visit_id, state="priced", job="big.gcode", filament_mm_milli=0)  # fmt: skip
+    db.add(session)
+    close_visit(db, visit_id, "cash", actor="alice")
+    correct_filament(db, session, JobCorrected("local:big.gcode@1#2.1", "big.gcode", 4250.0, "estimate"))
+    db.commit()
+    page = staff.get("/desk/").text
+    assert 'id="late-filament"' in page and "big.gcode" in page
+    assert re.search(r"4\W250 mm de plus pour la visite \d+ \(close\)", page), page
+    [form] = re.findall(r'action="(/desk/filament/\d+/dealt)"', page)
+    assert staff.post(form).status_code == 302
+    assert 'id="late-filament"' not in staff.get("/desk/").text
+    assert staff.post(form).status_code == 302  # already dealt: said, not a 500
+    assert staff.post("/desk/filament/999/dealt").status_code == 404
+    entry = db.query(AuditEntry).filter_by(action="filament_correction_dealt").one()
+    assert (entry.actor, entry.subject) == ("bob", f"session {session.id}")
