@@ -21,9 +21,9 @@ from billing.charges import attach_session, cost_so_far, unassigned_sessions
 from billing.credentials import checked_badge_uid, locked_credentials, unlock_credential
 from billing.customers import checked_details, display_name, save_customer, search_customers
 from billing.errors import BillingError, InvalidOperation, NotFound
+from billing.filament import mark_dealt, pending_corrections
 from billing.ledger.receipts import INVOICE, series_for
 from billing.ledger.unpaid import left_to_pay, payment_of
-from billing.filament import mark_dealt, pending_corrections
 from billing.lines import corrections, reduce_line, remove_line
 from billing.lockouts import lift, slowed_terminals
 from billing.models import Category, Credential, Customer, Machine, Visit, utcnow
