@@ -18,13 +18,14 @@ PAGES = [
     "/", "/live/", "/desk/", "/desk/check-in", "/desk/visit/1", "/reports/", "/reports/takings.csv",
     "/reports/lines.csv", "/admin/", "/admin/machines", "/admin/machines/laser-1", "/admin/materials",
     "/admin/materials/1", "/admin/categories", "/admin/categories/1", "/admin/items", "/admin/items/1",
-    "/admin/tariffs", "/admin/users", "/admin/users/1",
+    "/admin/tariffs", "/admin/users", "/admin/users/1", "/customers/", "/customers/new", "/desk/unpaid/",
 ]  # fmt: skip
 POSTS = [
     "/logout", "/desk/check-in", "/desk/visit/1/item", "/desk/visit/1/discount", "/desk/visit/1/attach",
     "/desk/visit/1/waiting", "/desk/visit/1/close", "/desk/visit/1/reprint", "/desk/visit/1/unlock/1",
     "/desk/terminal/laser-1/lift",
-    "/desk/visit/1/correct", "/desk/visit/1/credit",
+    "/desk/visit/1/correct", "/desk/visit/1/credit", "/desk/visit/1/customer", "/desk/unpaid/1/pay",
+    "/customers/new", "/customers/1",
     "/admin/machines", "/admin/materials", "/admin/categories", "/admin/items", "/admin/tariffs",
     "/admin/users", "/admin/users/1",
 ]  # fmt: skip
