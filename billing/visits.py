@@ -129,7 +129,8 @@ def set_customer(db: Session, visit_id: int, customer_id: int | None, *, actor: 
     if visit.category.code == COMPANY:
         invoice_buyer(customer, visit_id)
     previous = visit.customer
-    if previous is not None and visit.label in (previous.company_name, previous.name) or visit.label == f"Visiteur {visit.id}":
+    named_after = (previous.company_name, previous.name) if previous is not None else ()
+    if visit.label in named_after or visit.label == f"Visiteur {visit.id}":  # not a name typed at check-in
         visit.label = (customer.company_name or customer.name if customer else None) or f"Visiteur {visit.id}"
     visit.customer = customer
     audit(db, actor, "set_customer", f"visit {visit_id}", customer.ref if customer else "no customer")

@@ -110,7 +110,8 @@ def _checkin_form() -> CheckInForm:
     form.category.choices = [(c.code, c.name) for c in db.scalars(query)]
     found = search_customers(db, request.args.get("q", ""), limit=200)
     chosen = db.get(Customer, request.args.get("customer", type=int) or 0)
-    if chosen is not None and chosen.erased_at is None and chosen not in found:
+    chosen = chosen if chosen is not None and chosen.erased_at is None else None
+    if chosen is not None and chosen not in found:
         found.insert(0, chosen)
     form.customer.choices = [("", _("— no customer record —")), (NEW, _("— a new customer (below) —"))] + [
         (str(c.id), f"{display_name(c)} · {c.ref}") for c in found

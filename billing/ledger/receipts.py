@@ -31,12 +31,11 @@ from billing.ledger.seals import seal
 from billing.models import CatalogueItem, ChargeLine, UsageSession, Visit, utcnow
 from billing.money import HUNDRED, euros, format_eur, round_cent, to_cents
 from billing.payments import DUE, Payment, method_label, payments_for
-from billing.visits import close_visit
+from billing.visits import COMPANY, close_visit
 
 log = logging.getLogger(__name__)
 
 RECEIPT, INVOICE, CREDIT_NOTE = "R", "F", "A"
-COMPANY_CATEGORY = "company"
 
 
 class Spooler(Protocol):
@@ -170,9 +169,10 @@ def _credit(
             f"{format_eur(euros(source['total_cents'] + already))} of {original.reference} is left to give back"
         )  # fmt: skip
     refund = method or next(iter(source["payments"]))
-    paid = select(InvoicePayment.id).where(InvoicePayment.document_id == original.id)
-    if original.payment_method == DUE and db.scalar(paid) is None:
-        refund = DUE  # nothing was paid yet: the credit note lowers what is due
+    if original.payment_method == DUE:
+        paid = db.scalar(select(InvoicePayment).where(InvoicePayment.document_id == original.id))
+        # unpaid: the credit note lowers what is due; paid later: the money goes back as it came
+        refund = DUE if paid is None else (method or paid.method)
     content = {
         **source,
         **_header(CREDIT_NOTE, chain.last_number + 1, now, None, refund),
@@ -252,7 +252,7 @@ def _write(
 
 def series_for(visit: Visit) -> str:
     """A company (by category, or a company customer) gets an invoice; everyone else a receipt."""
-    company = visit.category.code == COMPANY_CATEGORY or bool(
+    company = visit.category.code == COMPANY or bool(
         visit.customer and visit.customer.kind == "company"
     )
     return INVOICE if company else RECEIPT

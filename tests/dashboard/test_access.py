@@ -20,12 +20,15 @@ PAGES = [
     "/admin/materials/1", "/admin/categories", "/admin/categories/1", "/admin/items", "/admin/items/1",
     "/admin/tariffs", "/admin/users", "/admin/users/1", "/desk/checked-in/1", "/documents/", "/documents/1",
     "/documents/1/receipt.pdf", "/documents/1/invoice.pdf", "/documents/1/invoice.html",
+    "/admin/tariffs", "/admin/users", "/admin/users/1", "/customers/", "/customers/new", "/desk/unpaid/",
 ]  # fmt: skip
 POSTS = [
     "/logout", "/desk/check-in", "/desk/visit/1/item", "/desk/visit/1/discount", "/desk/visit/1/attach",
     "/desk/visit/1/waiting", "/desk/visit/1/close", "/desk/visit/1/reprint", "/desk/visit/1/unlock/1",
     "/desk/terminal/laser-1/lift",
     "/desk/visit/1/correct", "/desk/visit/1/credit", "/documents/1/send",
+    "/desk/visit/1/correct", "/desk/visit/1/credit", "/desk/visit/1/customer", "/desk/unpaid/1/pay",
+    "/customers/new", "/customers/1",
     "/admin/machines", "/admin/materials", "/admin/categories", "/admin/items", "/admin/tariffs",
     "/admin/users", "/admin/users/1",
 ]  # fmt: skip

@@ -223,3 +223,13 @@ def test_a_visit_is_billed_to_a_customer_from_its_page(staff: FlaskClient, db: S
     assert entry.subject == f"visit {visit_id}" and entry.detail == db.get(Customer, company).ref  # type: ignore[union-attr]
     closed = staff.post(f"/desk/visit/{visit_id}/customer", data={"customer-customer": str(person)})
     assert closed.status_code == 400 and db.get(Visit, visit_id).customer_id == company  # type: ignore[union-attr]
+
+
+def test_an_erased_customer_is_not_offered_at_check_in(staff: FlaskClient, db: Session) -> None:
+    customer_id = _create(staff, name="Camille Durand")
+    customer = db.get(Customer, customer_id)
+    assert customer is not None
+    customer.erased_at, customer.name = datetime(2026, 12, 1, tzinfo=UTC), None
+    db.commit()
+    form = staff.get(f"/desk/check-in?customer={customer_id}").text
+    assert f'value="{customer_id}"' not in form and staff.get(f"/customers/{customer_id}").status_code == 404

@@ -136,3 +136,10 @@ def test_takings_count_an_unpaid_invoice_on_the_day_it_is_paid_by_its_method(db:
     assert takings(db, november, by="payment") == []
     assert payments_between(db, date(2026, 12, 1), date(2027, 1, 1)) == {"transfer": 3300}
     assert payments_between(db, date(2026, 12, 6), date(2027, 1, 1)) == {}
+
+
+def test_a_credit_note_after_the_payment_gives_the_money_back_as_it_came(db: Session) -> None:
+    invoice = _due(db)
+    _pay(db, invoice.id, "cheque")
+    note = issue_credit_note(db, invoice.id, "formation annulée", actor="alice", now=ISSUED)
+    assert load(note.content)["payments"] == {"cheque": -3300}
