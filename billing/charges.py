@@ -143,12 +143,12 @@ def attach_session(db: Session, session_id: str, visit_id: int, *, actor: str) -
     """Give an unclaimed session (a job started with no badge) to a visit; price it if ended."""
     session = db.get(UsageSession, session_id)
     if session is None:
-        raise NotFound(f"no session {session_id}")
+        raise NotFound("no session %(session)s", session=session_id)
     if session.visit_id is not None:
-        raise InvalidOperation(f"session {session_id} already belongs to visit {session.visit_id}")
+        raise InvalidOperation("session %(session)s already belongs to visit %(visit)s", session=session_id, visit=session.visit_id)
     visit = get_visit(db, visit_id)
     if visit.state == "closed":
-        raise InvalidOperation(f"visit {visit_id} is closed")
+        raise InvalidOperation("visit %(visit)s is closed", visit=visit_id)
     session.visit = visit
     audit(db, actor, "attach_session", f"session {session_id}", f"visit {visit_id}")
     charge_session(db, session)
@@ -167,5 +167,10 @@ def price_ended(db: Session) -> int:
 
 
 def unassigned_sessions(db: Session) -> list[UsageSession]:
-    query = select(UsageSession).where(UsageSession.visit_id.is_(None)).order_by(UsageSession.started_at)
+    """Sessions no visit pays for yet (no badge or PIN, or usage after a close), newest first."""
+    query = (
+        select(UsageSession)
+        .where(UsageSession.visit_id.is_(None))
+        .order_by(UsageSession.started_at.desc(), UsageSession.id)
+    )
     return list(db.scalars(query))

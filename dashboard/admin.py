@@ -22,7 +22,7 @@ from billing.errors import BillingError
 from billing.models import AuditEntry, CatalogueItem, Category, Machine, Material, StaffUser, Tariff
 from billing.money import to_cents
 from billing.tariffs import category_by_code, current_version, set_tariff
-from dashboard import staff
+from dashboard import labels, staff
 from dashboard.auth import require_admin
 from dashboard.forms import (
     CategoryForm,
@@ -220,7 +220,7 @@ def tariffs() -> ResponseReturnValue:
             return _saved("admin.tariffs", f"{form.machine.data} / {form.category.data} v{version.version}")
         except BillingError as err:
             db.rollback()
-            form.form_errors.append(str(err))
+            form.form_errors.append(labels.error(err))
     rows = db.scalars(select(Tariff).order_by(Tariff.machine_id, Tariff.category_id))
     status = 400 if form.is_submitted() else 200
     return render_template("admin/tariffs.html", form=form, rows=list(rows)), status
@@ -240,7 +240,7 @@ def users() -> ResponseReturnValue:
             return _saved("admin.users", user.username)
         except BillingError as err:
             db.rollback()
-            form.username.errors.append(str(err))
+            form.username.errors.append(labels.error(err))
     rows = db.scalars(select(StaffUser).order_by(StaffUser.username))
     status = 400 if form.is_submitted() else 200
     return render_template("admin/users.html", form=form, rows=list(rows)), status

@@ -7,6 +7,8 @@ Every change goes through a billing function (``billing.visits``, ``billing.cata
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -15,6 +17,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from billing.catalogue import active_items, add_item
 from billing.charges import attach_session, cost_so_far, unassigned_sessions
@@ -34,8 +37,9 @@ from billing.visits import (
     mark_waiting,
     open_visit,
     visit_total,
+    waiting_for,
 )
-from dashboard import receipts
+from dashboard import labels, receipts
 from dashboard.formats import local_zone, now
 from dashboard.forms import (
     ActionForm,
@@ -56,12 +60,46 @@ def actor() -> str:
     return str(current_user.username)
 
 
+@dataclass(frozen=True)
+class Unclaimed:
+    """One row of the attach list: a session no visit pays for yet."""
+
+    id: str
+    machine: str
+    job: str | None
+    started_at: datetime
+    duration_s: int
+    running: bool
+    after_close_of: int | None
+
+
+def unclaimed(db: Session) -> list[Unclaimed]:
+    """The attach list, newest first; a running session's duration counts up to now."""
+    moment = now()
+    return [
+        Unclaimed(s.id, s.machine.name, s.job, s.started_at,
+                  max(s.session_s, int((moment - s.started_at).total_seconds())) if s.state == "open" else s.session_s,
+                  s.state == "open", s.after_close_of)  # fmt: skip
+        for s in unassigned_sessions(db)
+    ]
+
+
 @bp.route("/")
 def index() -> ResponseReturnValue:
     db = ledger()
-    return render_template("desk/index.html", visits=list_open_visits(db),
-                           unassigned=unassigned_sessions(db), slowed=slowed_terminals(db, utcnow()),
-                           locked=locked_credentials(db))  # fmt: skip
+    return render_template("desk/index.html", visits=list_open_visits(db), unassigned=unclaimed(db),
+                           slowed=slowed_terminals(db, utcnow()), locked=locked_credentials(db))  # fmt: skip
+
+
+@bp.route("/attach/<session_id>")
+def attach_to(session_id: str) -> ResponseReturnValue:
+    """From the board: which open visit pays for this unclaimed session (one button per visit)."""
+    db = ledger()
+    found = [u for u in unclaimed(db) if u.id == session_id]
+    if not found:
+        abort(404)
+    return render_template("desk/attach.html", session=found[0], visits=list_open_visits(db),
+                           form=AttachForm(prefix="attach"))  # fmt: skip
 
 
 @bp.route("/terminal/<terminal>/lift", methods=["POST"])
@@ -71,7 +109,7 @@ def lift_terminal(terminal: str) -> ResponseReturnValue:
         abort(400)
     lift(ledger(), terminal, actor=actor())
     ledger().commit()
-    flash(_("The PIN pad of %(machine)s listens again.", machine=terminal), "ok")
+    flash(_("The PIN pad of %(machine)s listens again.", machine=labels.machine_name(terminal)), "ok")
     return redirect(url_for("desk.index"))
 
 
@@ -101,7 +139,7 @@ def check_in() -> ResponseReturnValue:
         db.commit()
     except BillingError as err:
         db.rollback()
-        form.badge.errors.append(str(err)) if form.badge.data else form.form_errors.append(str(err))
+        form.badge.errors.append(labels.error(err)) if form.badge.data else form.form_errors.append(labels.error(err))
         return render_template("desk/check_in.html", form=form), 400
     # The PIN is in this page only: never in a redirect, a flash (cookie) or a log.
     page = render_template("desk/checked_in.html", visit=checked.visit, pin=checked.pin)
@@ -113,9 +151,7 @@ def _forms(visit_id: int) -> dict[str, Any]:
     item = ItemForm(prefix="item")
     item.item.choices = [(i.code, f"{i.name} ({i.unit})") for i in active_items(db)]
     attach = AttachForm(prefix="attach")
-    attach.session.choices = [
-        (s.id, f"{s.machine_id} — {s.job or s.id[:8]}") for s in unassigned_sessions(db)
-    ]
+    attach.session.choices = [(s.id, s.id) for s in unassigned_sessions(db)]  # one button per row (visit.html)
     correct = CorrectLineForm(prefix="correct")
     visit = db.get(Visit, visit_id)
     correct.line.choices = [
@@ -123,7 +159,7 @@ def _forms(visit_id: int) -> dict[str, Any]:
         for line in (visit.lines if visit else [])
     ]
     return {"item_form": item, "discount_form": DiscountForm(prefix="discount"),
-            "attach_form": attach, "close_form": CloseForm(prefix="close"),
+            "attach_form": attach, "unclaimed": unclaimed(db), "close_form": CloseForm(prefix="close"),
             "correct_form": correct, "credit_form": CreditNoteForm(prefix="credit"),
             "action_form": ActionForm()}  # fmt: skip
 
@@ -134,14 +170,14 @@ def _visit_page(visit_id: int, status: int = 200, **forms: Any) -> ResponseRetur
         visit = get_visit(db, visit_id)
     except NotFound:
         abort(404)
-    ok, why = closable(db, visit_id, local_zone())
+    ok, _why = closable(db, visit_id, local_zone())
     costs = {s.id: cost_so_far(db, s) for s in visit.sessions if s.state == "open"}
     locked = [c for c in visit.credentials if c.locked]
     document = receipts.document_of(db, visit_id)
     context = _forms(visit_id) | forms
     notes = receipts.credit_notes(db, document)
     page = render_template(
-        "desk/visit.html", visit=visit, total=visit_total(db, visit_id), closable=ok, why=why,
+        "desk/visit.html", visit=visit, total=visit_total(db, visit_id), closable=ok, waiting=waiting_for(db, visit_id),
         costs=costs, locked=locked, document=document, print_job=receipts.last_job(db, document),
         can_print=receipts.printer() is not None, corrections=corrections(db, visit_id),
         credit_notes=[(note, receipts.last_job(db, note)) for note in notes],
@@ -157,7 +193,7 @@ def visit(visit_id: int) -> ResponseReturnValue:
 
 def _refused(visit_id: int, form: Any, err: BillingError, name: str) -> ResponseReturnValue:
     ledger().rollback()
-    form.form_errors.append(str(err))
+    form.form_errors.append(labels.error(err))
     return _visit_page(visit_id, 400, **{name: form})
 
 
@@ -238,6 +274,10 @@ def close(visit_id: int) -> ResponseReturnValue:
     db = ledger()
     total = visit_total(db, visit_id)
     try:
+        running = waiting_for(db, visit_id)
+        if running:
+            raise InvalidOperation("this visit cannot be closed yet: %(why)s",
+                                   why="; ".join(labels.waiting(w) for w in running))  # fmt: skip
         payment = split(to_cents(total), form.payment_method.data or "", form.second_method.data or None,
                         form.second_amount.data)  # fmt: skip
         if form.confirm.data != "yes":
@@ -285,7 +325,7 @@ def _credited_quantities(count: int) -> dict[int, Decimal]:
             try:
                 chosen[index] = parse_decimal(raw, places=3)
             except ValueError as err:
-                raise InvalidOperation(_("line %(n)s: “%(raw)s” is not a quantity", n=index + 1, raw=raw[:20])) from err
+                raise InvalidOperation("line %(n)s: “%(raw)s” is not a quantity", n=index + 1, raw=raw[:20]) from err
     return chosen
 
 
@@ -299,7 +339,7 @@ def credit(visit_id: int) -> ResponseReturnValue:
         count = len(receipts.creditable_lines(db, receipts.document_of(db, visit_id)))
         lines = None if form.whole.data else _credited_quantities(count)
         if lines == {}:
-            raise InvalidOperation(_("Type the quantity to give back on a line, or tick the whole receipt."))
+            raise InvalidOperation("Type the quantity to give back on a line, or tick the whole receipt.")
         note = receipts.credit(db, visit_id, form.reason.data or "", lines, form.method.data or "", actor=actor())
     except BillingError as err:
         return _refused(visit_id, form, err, "credit_form")
@@ -314,6 +354,6 @@ def reprint(visit_id: int) -> ResponseReturnValue:
         receipts.reprint(ledger(), visit_id, actor=actor())
         ledger().commit()
     except BillingError as err:
-        flash(str(err), "error")
+        flash(labels.error(err), "error")
         return redirect(url_for("desk.visit", visit_id=visit_id))
     return _done(visit_id, _("Receipt sent to the printer again."))

@@ -73,7 +73,7 @@ def test_a_badge_held_by_another_open_visit_is_a_form_error(staff: FlaskClient, 
     check_in(staff, badge="0A1B2C3D")
     response = staff.post("/desk/check-in", data={"category": "walk-in", "badge": "0a1b2c3d"})
     assert response.status_code == 400
-    assert "already bound to open visit" in response.text
+    assert "ce badge est déjà lié à la visite ouverte" in response.text
     assert db.query(Visit).count() == 1
 
 
@@ -151,15 +151,15 @@ def test_a_running_print_blocks_the_close_and_the_visit_can_wait(staff: FlaskCli
     visit_id = new_visit(db)
     _running_print(db, visit_id)
     page = staff.get(f"/desk/visit/{visit_id}").text
-    assert "waiting for the print" in page and "boat.gcode" in page
+    assert "attend boat.gcode sur Imprimante 3D Prusa, fin à" in page
     assert 'id="refresh"' in page and "visit.js" in page  # follows the print until it ends
     response = close(staff, visit_id, "cash")
-    assert response.status_code == 400 and "cannot be closed" in response.text
+    assert response.status_code == 400 and "ne peut pas encore être clôturée : attend boat.gcode" in response.text
     assert staff.post(f"/desk/visit/{visit_id}/waiting").status_code == 302
     db.expire_all()
     assert db.get(Visit, visit_id).state == "waiting"  # type: ignore[union-attr]
     desk = staff.get("/desk/").text
-    assert "boat.gcode" in desk and "printer-1" in desk
+    assert "attend boat.gcode sur Imprimante 3D Prusa" in desk and ">printer-1<" not in desk
 
 
 def test_an_unclaimed_job_is_attached_at_the_desk(staff: FlaskClient, db: Session) -> None:
@@ -251,7 +251,7 @@ def test_check_in_defaults_to_walk_in_and_checks_the_badge_uid(staff: FlaskClien
     form = staff.get("/desk/check-in").text
     assert re.search(r'<option selected value="walk-in">|<option value="walk-in" selected>', form), form
     refused = staff.post("/desk/check-in", data={"category": "walk-in", "badge": "not a badge!"})
-    assert refused.status_code == 400 and "not a badge UID" in refused.text
+    assert refused.status_code == 400 and "pas un numéro de badge" in refused.text
     assert db.query(Visit).count() == 0
     visit_id, _pin = check_in(staff, with_pin="", badge="04:a2:b3:c4")
     visit = db.get(Visit, visit_id)
