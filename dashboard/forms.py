@@ -231,6 +231,11 @@ class TariffForm(Form):
     submit = SubmitField(_l("Save as a new version"))
 
 
+class WallLinkForm(Form):
+    label = StringField(_l("Where the screen is"), validators=[DataRequired(), Length(max=80)])
+    submit = SubmitField(_l("Make a wall-screen link"))
+
+
 class UserForm(Form):
     username = StringField(_l("Username"), validators=[DataRequired(), Length(max=40)])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(min=10, max=200)])

@@ -44,10 +44,11 @@ from billing.models import (
 from billing.visits import open_visit
 from broker.messages import JOB_OUTCOMES, MACHINE_STATES, AgentStatus, MachineState
 from dashboard.labels import LABELS
+from dashboard.wall import make_link
 from tests.dashboard.conftest import PEPPER
 from tests.dashboard.test_desk import close
 
-SKIPPED = {"static", "live.events", "health", "auth.language", "home"}  # not pages: a stream, JSON, redirects
+SKIPPED = {"static", "live.events", "wall.events", "health", "auth.language", "home"}  # not pages: a stream, JSON, redirects
 IGNORED = {"script", "style", "code"}  # <code> shows an identifier on purpose (admin: a machine's id)
 SHOWN_ATTRIBUTES = ("title", "placeholder", "aria-label", "alt")
 
@@ -145,6 +146,7 @@ def populated(app: Flask, db: Session, admin: FlaskClient, redis_client: Any) ->
     db.get(Credential, visit.credentials[0].id).locked = True  # type: ignore[union-attr]
     for _ in range(BillingConfig().lockout_failures + 1):
         count_wrong_pin(db, "laser-1", utcnow(), BillingConfig())
+    _link, token = make_link(db, "atelier", actor="alice")
     closed = open_visit(db, pepper=PEPPER, category="company", name="Atelier Dupont", actor="alice").visit
     add_item(db, closed.id, "plywood-3mm", Decimal(1), actor="alice")
     db.commit()
@@ -154,7 +156,7 @@ def populated(app: Flask, db: Session, admin: FlaskClient, redis_client: Any) ->
     codes |= set(db.scalars(select(Category.code))) | set(db.scalars(select(Machine.id)))
     return Site(
         arguments={"visit_id": [visit.id, closed.id], "machine_id": ["printer-1"], "row_id": [1],
-                   "user_id": [1], "session_id": [unclaimed.id]},
+                   "user_id": [1], "session_id": [unclaimed.id], "token": [token]},
         codes=codes,
     )  # fmt: skip
 
