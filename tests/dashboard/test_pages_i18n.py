@@ -132,7 +132,14 @@ def _live_board(redis_client: Any, sessions: dict[str, UsageSession]) -> None:
 
 @pytest.fixture
 def populated(app: Flask, db: Session, admin: FlaskClient, redis_client: Any) -> Site:
-    """A day at the fablab: an open visit with a print running, a closed one, unclaimed use, a lock."""
+    return populate(db, admin, redis_client)
+
+
+def populate(db: Session, admin: FlaskClient, redis_client: Any) -> Site:
+    """A day at the fablab: an open visit with a print running, a closed one, unclaimed use, a lock.
+
+    ``admin`` is a test client logged in as an admin of the same app (the close goes through the desk).
+    """
     checked = open_visit(db, pepper=PEPPER, category="walk-in", name="Camille Martin", badge_uid="0A1B2C3D",
                          with_pin=True, actor="alice")  # fmt: skip
     visit = checked.visit
