@@ -228,7 +228,8 @@ def tariffs() -> ResponseReturnValue:
                 grace_s=form.grace_s.data, basis=form.basis.data, material_applies=bool(form.material_applies.data),
                 actor=actor(),
             )  # fmt: skip
-            return _saved("admin.tariffs", f"{form.machine.data} / {form.category.data} v{version.version}")
+            named = f"{version.tariff.machine.name} / {version.tariff.category.name}"
+            return _saved("admin.tariffs", f"{named} v{version.version}")
         except BillingError as err:
             db.rollback()
             form.form_errors.append(labels.error(err))
