@@ -6,7 +6,6 @@
   var board = document.getElementById("board");
   var link = document.getElementById("link");
   if (!board || !window.EventSource) { return; }
-  if (/[?&]wall=1/.test(location.search)) { document.body.classList.add("wall"); }
 
   function linkState(ok) {
     link.textContent = ok ? link.dataset.ok : link.dataset.lost;
