@@ -20,12 +20,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billing.catalogue import active_items, add_item
-from billing.charges import attach_session, cost_so_far, unassigned_sessions
+from billing.charges import Running, attach_session, cost_so_far, unassigned_sessions
 from billing.credentials import checked_badge_uid, locked_credentials, unlock_credential
 from billing.errors import BillingError, InvalidOperation, NotFound
 from billing.lines import corrections, reduce_line, remove_line
+from billing.live import machine_key
 from billing.lockouts import lift, slowed_terminals
-from billing.models import Category, Credential, Machine, Visit, utcnow
+from billing.models import Category, Credential, Machine, UsageSession, Visit, utcnow
 from billing.money import parse_decimal, to_cents
 from billing.payments import payments_for, split
 from billing.presentation import quantity_text
@@ -40,6 +41,7 @@ from billing.visits import (
     waiting_for,
 )
 from dashboard import labels, receipts
+from dashboard.board import machine_card
 from dashboard.formats import local_zone, now
 from dashboard.forms import (
     ActionForm,
@@ -51,7 +53,7 @@ from dashboard.forms import (
     DiscountForm,
     ItemForm,
 )
-from dashboard.store import ledger
+from dashboard.store import ledger, live
 
 bp = Blueprint("desk", __name__, url_prefix="/desk")
 
@@ -164,6 +166,16 @@ def _forms(visit_id: int) -> dict[str, Any]:
             "action_form": ActionForm()}  # fmt: skip
 
 
+def running(session: UsageSession) -> Running:
+    """What the board knows of an open session now, so the desk's cost so far is the board's."""
+    fields = live().hgetall(machine_key(session.machine_id)) or {}
+    elapsed = int((now() - session.started_at).total_seconds())
+    if fields.get("session") != session.id:
+        return Running(elapsed_s=elapsed)
+    card = machine_card(fields)
+    return Running(elapsed_s=card.elapsed_s or elapsed, working=card.state in ("busy", "printing"))
+
+
 def _visit_page(visit_id: int, status: int = 200, **forms: Any) -> ResponseReturnValue:
     db = ledger()
     try:
@@ -171,7 +183,7 @@ def _visit_page(visit_id: int, status: int = 200, **forms: Any) -> ResponseRetur
     except NotFound:
         abort(404)
     ok, _why = closable(db, visit_id, local_zone())
-    costs = {s.id: cost_so_far(db, s) for s in visit.sessions if s.state == "open"}
+    costs = {s.id: cost_so_far(db, s, running(s)) for s in visit.sessions if s.state == "open"}
     locked = [c for c in visit.credentials if c.locked]
     document = receipts.document_of(db, visit_id)
     context = _forms(visit_id) | forms

@@ -258,3 +258,21 @@ def test_check_in_defaults_to_walk_in_and_checks_the_badge_uid(staff: FlaskClien
     assert visit is not None and [c.kind for c in visit.credentials] == ["badge"]
     bare = staff.post("/desk/check-in", data={"category": "walk-in"})
     assert bare.status_code == 200 and 'id="no-credential"' in bare.text and "rattachée" in bare.text
+
+
+def test_the_visit_page_counts_the_laser_minimum_as_the_board_does(staff: FlaskClient, db: Session,
+                                                                   redis_client: Any) -> None:  # fmt: skip
+    from billing.live import LiveState
+    from broker.messages import AgentStatus, MachineState
+
+    visit_id = new_visit(db)
+    session_id = "6f0c2a3e-0000-4000-8000-000000000009"
+    db.add(UsageSession(id=session_id, agent="pi-laser", machine_id="laser-1", visit_id=visit_id))
+    db.commit()
+    page = staff.get(f"/desk/visit/{visit_id}").text
+    assert re.search(r'data-label="Coût actuel">0,00\s€<', page)  # not fired yet
+    live = LiveState(redis_client)
+    live.status("pi-laser", AgentStatus(online=True, bdseq=1, version="1", machines=("laser-1",)))
+    live.state(MachineState(machine="laser-1", state="busy", wall_ns=0, session=session_id, elapsed_s=20))
+    page = staff.get(f"/desk/visit/{visit_id}").text
+    assert re.search(r'data-label="Coût actuel">2,50\s€<', page)  # seed: 5 minutes at least, 0,50 €/min
