@@ -106,11 +106,9 @@ class Site:
     codes: set[str] = field(default_factory=set)
 
 
-SESSIONS = (f"6f0c2a3e-0000-4000-8000-00000000000{n}" for n in range(1, 10))
-
-
 def _session(db: Session, machine: str, visit_id: int | None, **kw: Any) -> UsageSession:
-    session = UsageSession(id=next(SESSIONS), agent=f"pi-{machine.split('-')[0]}", machine_id=machine,
+    number = db.query(UsageSession).count() + 1
+    session = UsageSession(id=f"6f0c2a3e-0000-4000-8000-{number:012d}", agent=f"pi-{machine.split('-')[0]}", machine_id=machine,
                            visit_id=visit_id, **kw)  # fmt: skip
     db.add(session)
     db.flush()
