@@ -69,6 +69,7 @@ LABELS: dict[str, dict[str, Any]] = {
 # audit subjects and details are written by billing as "visit 12", "269 cents": shown translated
 SUBJECT = re.compile(r"^(visit|session|user|terminal|document) (.+)$")
 CENTS = re.compile(r"(-?\d+) cents\b")
+PAID = re.compile(r"^-?\d+(?:\.\d+)? (cash|card|cheque|transfer|free)$")
 
 
 def _(message: str, **params: Any) -> str:
@@ -107,7 +108,11 @@ def subject(text: str | None) -> str:
 
 def detail(text: str | None) -> str:
     """An audit detail with its '269 cents' amounts written as money."""
-    return _named(CENTS.sub(lambda match: money(int(match.group(1)), cents=True), text or ""))
+    text = CENTS.sub(lambda match: money(int(match.group(1)), cents=True), text or "")
+    paid = PAID.search(text)  # close_visit records "12.50 card"
+    if paid:
+        text = text[: paid.start(1)] + label(paid.group(1), "payment").lower()
+    return _named(text)
 
 
 def error(err: BillingError) -> str:

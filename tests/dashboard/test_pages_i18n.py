@@ -243,3 +243,14 @@ def test_the_labels_cover_every_code_the_ledger_stores() -> None:
     for kind, codes in expected.items():
         assert set(codes) <= set(LABELS[kind]), kind
 
+
+
+def test_audit_entries_read_with_names_and_euros(app: Flask) -> None:
+    from dashboard.labels import detail, subject
+
+    with app.test_request_context():
+        assert subject("visit 12") == "visite 12"
+        assert subject("terminal laser-1") == "clavier de Découpe laser"
+        assert detail("269 cents") == "2,69\xa0€"
+        assert detail("printer-1 / walk-in v2") == "Imprimante 3D Prusa / Visiteur v2"
+        assert detail("4.50 card") == "4.50 carte"
