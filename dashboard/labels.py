@@ -11,6 +11,7 @@ A code this module does not know is shown as it is (and the page test fails on i
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Any
 
 from flask import g
@@ -69,7 +70,7 @@ LABELS: dict[str, dict[str, Any]] = {
 # audit subjects and details are written by billing as "visit 12", "269 cents": shown translated
 SUBJECT = re.compile(r"^(visit|session|user|terminal|document) (.+)$")
 CENTS = re.compile(r"(-?\d+) cents\b")
-PAID = re.compile(r"^-?\d+(?:\.\d+)? (cash|card|cheque|transfer|free)$")
+PAID = re.compile(r"^(-?\d+(?:\.\d+)?) (cash|card|cheque|transfer|free)$")
 
 
 def _(message: str, **params: Any) -> str:
@@ -111,7 +112,7 @@ def detail(text: str | None) -> str:
     text = CENTS.sub(lambda match: money(int(match.group(1)), cents=True), text or "")
     paid = PAID.search(text)  # close_visit records "12.50 card"
     if paid:
-        text = text[: paid.start(1)] + label(paid.group(1), "payment").lower()
+        text = f"{money(Decimal(paid.group(1)))} {label(paid.group(2), 'payment').lower()}"
     return _named(text)
 
 

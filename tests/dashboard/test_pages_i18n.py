@@ -253,4 +253,4 @@ def test_audit_entries_read_with_names_and_euros(app: Flask) -> None:
         assert subject("terminal laser-1") == "clavier de Découpe laser"
         assert detail("269 cents") == "2,69\xa0€"
         assert detail("printer-1 / walk-in v2") == "Imprimante 3D Prusa / Visiteur v2"
-        assert detail("4.50 card") == "4.50 carte"
+        assert detail("4.50 card") == "4,50\xa0€ carte"
