@@ -20,7 +20,7 @@ from billing.visits import get_visit
 def item_by_code(db: Session, code: str) -> CatalogueItem:
     item = db.scalars(select(CatalogueItem).where(CatalogueItem.code == code)).first()
     if item is None or not item.active:
-        raise NotFound(f"no catalogue item {code!r} for sale")
+        raise NotFound("no catalogue item %(code)r for sale", code=code)
     return item
 
 
@@ -34,10 +34,10 @@ def add_item(
 ) -> ChargeLine:
     """A line for ``quantity`` (thousandths allowed) of a catalogue item on an open visit."""
     if quantity <= 0 or quantity != quantity.quantize(Decimal("0.001")):
-        raise InvalidOperation(f"quantity must be positive with at most 3 decimals, not {quantity}")
+        raise InvalidOperation("quantity must be positive with at most 3 decimals, not %(quantity)s", quantity=quantity)
     visit = get_visit(db, visit_id)
     if visit.state == "closed":
-        raise InvalidOperation(f"visit {visit_id} is closed: items cannot be added")
+        raise InvalidOperation("visit %(visit)s is closed: items cannot be added", visit=visit_id)
     item = item_by_code(db, code)
     line = ChargeLine(
         visit=visit, kind="item", description=item.name, quantity_milli=int(quantity * THOUSAND),

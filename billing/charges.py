@@ -1,7 +1,7 @@
 """From a usage session to charge lines on its visit, with the tariff version they used.
 
     charge_session(db, session)      # an ended session with a visit → lines, state 'priced'
-    cost_so_far(db, session)         # Decimal for the live board, from the last checkpoint
+    cost_so_far(db, session, Running(elapsed_s=300, working=True))   # Decimal for the live board
     attach_session(db, session_id, visit_id, actor="alice")   # a print nobody badged for
     price_ended(db)                  # at start: every ended session with a visit and no lines yet
 """
@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -111,8 +112,25 @@ def line_row(session: UsageSession, version: TariffVersion | None, line: Line, m
     )  # fmt: skip
 
 
-def cost_so_far(db: Session, session: UsageSession) -> Decimal | None:
-    """What the session would cost if it ended now; None when nobody is attached.
+@dataclass(frozen=True)
+class Running:
+    """What the board knows of an open session now, beyond its last checkpoint."""
+
+    elapsed_s: int = 0  # since the session started, as the agent counts it
+    working: bool = False  # the machine runs now (busy, printing)
+
+
+def running_usage(usage: Usage, now: Running) -> Usage:
+    """The usage of an open session as of now: its whole elapsed time, and at least one second of
+    busy and job time while the machine works, so a minimum or a start fee shows as soon as it is due."""
+    worked = 1 if now.working else 0
+    return Usage(max(usage.session_s, now.elapsed_s), max(usage.busy_s, worked), max(usage.job_s, worked),
+                 usage.filament_mm)  # fmt: skip
+
+
+def cost_so_far(db: Session, session: UsageSession, now: Running | None = None) -> Decimal | None:
+    """What the session would cost if it ended now, minimums and start fees included; None when
+    nobody is attached.
 
     A print still running counts the filament it has used so far: the slicer's estimate for the
     whole file times the progress, as a cancelled print would pay.
@@ -124,6 +142,8 @@ def cost_so_far(db: Session, session: UsageSession) -> Decimal | None:
         return None
     material = session_material(db, session)
     usage = usage_of(session)
+    if session.state == "open" and now is not None:
+        usage = running_usage(usage, now)
     running = _running_filament_mm(session)
     if running:
         usage = Usage(usage.session_s, usage.busy_s, usage.job_s, usage.filament_mm + running)
@@ -143,12 +163,12 @@ def attach_session(db: Session, session_id: str, visit_id: int, *, actor: str) -
     """Give an unclaimed session (a job started with no badge) to a visit; price it if ended."""
     session = db.get(UsageSession, session_id)
     if session is None:
-        raise NotFound(f"no session {session_id}")
+        raise NotFound("no session %(session)s", session=session_id)
     if session.visit_id is not None:
-        raise InvalidOperation(f"session {session_id} already belongs to visit {session.visit_id}")
+        raise InvalidOperation("session %(session)s already belongs to visit %(visit)s", session=session_id, visit=session.visit_id)
     visit = get_visit(db, visit_id)
     if visit.state == "closed":
-        raise InvalidOperation(f"visit {visit_id} is closed")
+        raise InvalidOperation("visit %(visit)s is closed", visit=visit_id)
     session.visit = visit
     audit(db, actor, "attach_session", f"session {session_id}", f"visit {visit_id}")
     charge_session(db, session)
@@ -167,5 +187,10 @@ def price_ended(db: Session) -> int:
 
 
 def unassigned_sessions(db: Session) -> list[UsageSession]:
-    query = select(UsageSession).where(UsageSession.visit_id.is_(None)).order_by(UsageSession.started_at)
+    """Sessions no visit pays for yet (no badge or PIN, or usage after a close), newest first."""
+    query = (
+        select(UsageSession)
+        .where(UsageSession.visit_id.is_(None))
+        .order_by(UsageSession.started_at.desc(), UsageSession.id)
+    )
     return list(db.scalars(query))

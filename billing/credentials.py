@@ -128,7 +128,7 @@ def issue_pin(db: Session, pepper: str, visit: Visit, digits: int = 6) -> str:
         if find_pin(db, pepper, pin) is None:
             break
     else:  # pragma: no cover - 50 collisions in a row means the PIN space is full
-        raise InvalidOperation(f"no free {digits}-digit PIN: raise billing.pin_digits")
+        raise InvalidOperation("no free %(digits)s-digit PIN: raise billing.pin_digits", digits=digits)
     db.add(
         Credential(
             visit=visit,
@@ -150,7 +150,7 @@ def bind_badge(db: Session, pepper: str, visit: Visit, uid: str) -> Credential:
     if holder is not None and holder.active and holder.visit.state != "closed":
         if holder.visit_id == visit.id:
             return holder
-        raise InvalidOperation(f"this badge is already bound to open visit {holder.visit_id}")
+        raise InvalidOperation("this badge is already bound to open visit %(visit)s", visit=holder.visit_id)
     credential = Credential(
         visit=visit,
         kind="badge",
@@ -187,7 +187,7 @@ def record_refusal(
 def unlock_credential(db: Session, credential_id: int, actor: str) -> Credential:
     credential = db.get(Credential, credential_id)
     if credential is None:
-        raise NotFound(f"no credential {credential_id}")
+        raise NotFound("no credential %(credential)s", credential=credential_id)
     credential.locked = False
     credential.failures = 0
     credential.first_failure_at = None

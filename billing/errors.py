@@ -4,7 +4,17 @@ from __future__ import annotations
 
 
 class BillingError(Exception):
-    """Base class of every error raised by the billing package."""
+    """Base class of every error raised by the billing package.
+
+        raise InvalidOperation("visit %(visit)s is closed", visit=12)   # str(err): 'visit 12 is closed'
+
+    ``template`` and ``params`` stay on the error so that a page can show it translated
+    (the dashboard's French catalogue has each template as a msgid).
+    """
+
+    def __init__(self, template: str = "", **params: object) -> None:
+        self.template, self.params = template, params
+        super().__init__(template % params if params else template)
 
 
 class NotFound(BillingError, LookupError):

@@ -31,10 +31,10 @@ def _open_line(db: Session, line_id: int, reason: str) -> tuple[ChargeLine, str]
         raise InvalidOperation("a correction needs a reason")
     line = db.get(ChargeLine, line_id)
     if line is None:
-        raise NotFound(f"no line {line_id}")
+        raise NotFound("no line %(line)s", line=line_id)
     if get_visit(db, line.visit_id).state == "closed":
         raise InvalidOperation(
-            f"visit {line.visit_id} is closed: a correction is a credit note on its receipt"
+            "visit %(visit)s is closed: a correction is a credit note on its receipt", visit=line.visit_id
         )
     return line, reason
 
@@ -48,8 +48,8 @@ def _never_below_zero(db: Session, visit_id: int, change_cents: int) -> None:
     total = to_cents(visit_total(db, visit_id))
     if total + change_cents < 0:
         raise InvalidOperation(
-            f"the visit's total would be {format_eur(euros(total + change_cents))}: "
-            "reduce or remove its discount first"
+            "the visit's total would be %(total)s: reduce or remove its discount first",
+            total=format_eur(euros(total + change_cents)),
         )
 
 
@@ -75,8 +75,9 @@ def reduce_line(
         or quantity != quantity.quantize(Decimal("0.001"))
     ):
         raise InvalidOperation(
-            f"the new quantity must be more than 0 and less than {line.quantity.normalize():f}, "
-            "with at most 3 decimals (remove the line to take all of it back)"
+            "the new quantity must be more than 0 and less than %(most)s, "
+            "with at most 3 decimals (remove the line to take all of it back)",
+            most=f"{line.quantity.normalize():f}",
         )
     amount_cents = to_cents(quantity * line.unit_price)
     _never_below_zero(db, line.visit_id, amount_cents - line.amount_cents)

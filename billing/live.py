@@ -32,7 +32,7 @@ MAXLEN = 10_000
 FIELDS = (
     "machine", "agent", "state", "online", "job", "progress", "elapsed_s", "remaining_s",
     "temperatures", "session", "user", "cost_cents", "updated", "offline_since",
-    "pin_wait_until", "pin_failures",
+    "pin_wait_until", "pin_failures", "unreachable_since", "unclaimed", "out_of_service", "last_refusal",
 )  # fmt: skip
 
 
@@ -46,6 +46,11 @@ def agent_key(agent: str) -> str:
 
 def _text(value: Any) -> str:
     return "" if value is None else str(value)
+
+
+def unreachable(fields: dict[str, str]) -> bool:
+    """Whether a machine's hash says billing cannot see it now (agent offline, controller silent)."""
+    return fields.get("online") != "1" or fields.get("state") == "offline"
 
 
 class LiveState:
@@ -109,9 +114,15 @@ class LiveState:
         }  # fmt: skip
         if agent:
             fields["agent"] = agent
+        key = machine_key(state.machine)
+        if state.state != "offline":
+            fields["unreachable_since"] = ""
+        elif not self._redis.hget(key, "unreachable_since"):
+            fields["unreachable_since"] = self._now()  # the controller stopped answering: the cost freezes
         if not state.session:
             fields["cost_cents"] = ""
-        elif state.user is None and self._redis.hget(machine_key(state.machine), "session") == state.session:
+            fields["unclaimed"] = ""
+        elif state.user is None and self._redis.hget(key, "session") == state.session:
             del fields["user"]  # a print attached at the desk: billing knows who, the agent does not
         self._write(state.machine, fields)
 
@@ -128,15 +139,20 @@ class LiveState:
             pipe.hget(machine_key(machine), "pin_wait_until")
         return {m for m, until in zip(machines, pipe.execute(), strict=True) if until}
 
-    def cost(self, machine: str, session: str, cents: int | None, user: str | None = None) -> None:
+    def cost(self, machine: str, session: str, cents: int | None, user: str | None = None,
+             *, claimed: bool = True) -> None:  # fmt: skip
         """Cost so far of the machine's current session (ignored if another session runs now).
 
-        ``user`` names the visit the session belongs to, when the agent could not (no badge).
+        ``user`` names the visit the session belongs to, when the agent could not (no badge);
+        ``claimed`` False says no visit pays for it yet. While the machine is unreachable (its
+        agent offline, or its controller not answering) the shown cost stays as it was: frozen.
         """
-        current = self._redis.hget(machine_key(machine), "session")
-        if current not in (None, "", session):
+        current: dict[str, str] = self._redis.hgetall(machine_key(machine))  # type: ignore[assignment]
+        if current.get("session") not in (None, "", session):
             return
-        fields = {"cost_cents": _text(cents)}
-        if user and not self._redis.hget(machine_key(machine), "user"):
+        fields = {"unclaimed": "" if claimed else "1"}
+        if not unreachable(current):
+            fields["cost_cents"] = _text(cents)
+        if user and not current.get("user"):
             fields["user"] = user
         self._write(machine, fields)

@@ -541,3 +541,19 @@ class LoginThrottle(Base):
     last_failure_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
+
+
+class WallLink(Base):
+    """A read-only link to the live board for a wall screen: only the SHA-256 of its token is kept.
+
+    Made and revoked by an admin (``dashboard.wall``); a revoked link stops working at once.
+    """
+
+    __tablename__ = "wall_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(80))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -26,7 +26,8 @@ Payment = str | Mapping[str, Decimal]
 def _method(method: str) -> str:
     if method not in PAYMENT_METHODS:
         raise InvalidOperation(
-            f"payment method must be one of {', '.join(PAYMENT_METHODS)}, not {method!r}"
+            "payment method must be one of %(methods)s, not %(method)r", methods=", ".join(PAYMENT_METHODS),
+            method=method,
         )
     return method
 
@@ -35,7 +36,7 @@ def payments_for(total_cents: int, payment: Payment) -> dict[str, int]:
     """The cents paid per method for a visit of ``total_cents``, checked."""
     if total_cents < 0:
         raise InvalidOperation(
-            f"the total is {format_eur(euros(total_cents))}: a visit never costs less than 0,00 €"
+            "the total is %(total)s: a visit never costs less than 0,00 €", total=format_eur(euros(total_cents))
         )
     if isinstance(payment, str):
         payment = {_method(payment): euros(total_cents)}
@@ -46,15 +47,15 @@ def payments_for(total_cents: int, payment: Payment) -> dict[str, int]:
         raise InvalidOperation("an invoice is left to pay as a whole: 'due' cannot be part of a split")
     if FREE in paid:
         raise InvalidOperation(
-            f"this visit costs {format_eur(euros(total_cents))}: it is not free "
-            "(give a discount with its reason instead)"
+            "this visit costs %(total)s: it is not free (give a discount with its reason instead)",
+            total=format_eur(euros(total_cents)),
         )
     if not paid or any(cents <= 0 for cents in paid.values()):
         raise InvalidOperation("each payment must be more than 0,00 €")
     if sum(paid.values()) != total_cents:
         raise InvalidOperation(
-            f"the payments add up to {format_eur(euros(sum(paid.values())))}, "
-            f"not to the total {format_eur(euros(total_cents))}"
+            "the payments add up to %(paid)s, not to the total %(total)s",
+            paid=format_eur(euros(sum(paid.values()))), total=format_eur(euros(total_cents)),
         )
     return paid
 

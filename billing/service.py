@@ -41,7 +41,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from billing.allowlists import AllowlistTracker, Plan, build, plans
 from billing.auth import decide
 from billing.bus import Bus
-from billing.charges import cost_so_far, price_ended
+from billing.charges import Running, cost_so_far, price_ended
 from billing.config import ServerConfig
 from billing.database import make_engine
 from billing.errors import NotYours
@@ -99,6 +99,7 @@ class BillingService:
         self._control_queue: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
         self._costs: set[str] = set()
         self._costs_lock = threading.Lock()
+        self._running: dict[str, Running] = {}  # session → what its machine's last state said
         self._agents: dict[str, str] = {}  # machine → agent, from statuses
         self._statuses: dict[str, AgentStatus] = {}  # agent → last status applied (Redis may forget it)
         self._allowlists = AllowlistTracker()
@@ -329,6 +330,12 @@ class BillingService:
 
     def _state(self, state: MachineState) -> None:
         self.live.state(state, self._agents.get(state.machine))
+        if state.session:
+            now = Running(state.elapsed_s or 0, state.state in ("busy", "printing"))
+            with self._costs_lock:
+                if self._running.get(state.session) != now:
+                    self._running[state.session] = now
+                    self._costs.add(state.session)  # the cost so far moves with the time and the work
         if state.session and (state.remaining_s is not None or state.progress is not None):
             self._running_job(state.machine, state.session, state.remaining_s, state.progress)
 
@@ -407,6 +414,9 @@ class BillingService:
                 session = db.get(UsageSession, session_id)
                 if session is None:
                     continue
-                cost = cost_so_far(db, session) if session.state == "open" else None
+                with self._costs_lock:
+                    now = self._running.get(session_id) if session.state == "open" else self._running.pop(session_id, None)
+                cost = cost_so_far(db, session, now) if session.state == "open" else None
                 user = session.visit.label if session.visit is not None else None
-                self.live.cost(session.machine_id, session.id, None if cost is None else to_cents(cost), user)
+                self.live.cost(session.machine_id, session.id, None if cost is None else to_cents(cost), user,
+                               claimed=session.visit is not None)  # fmt: skip

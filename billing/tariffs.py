@@ -30,7 +30,7 @@ def _versions_are_immutable(_mapper: Mapper[TariffVersion], _conn: object, targe
 def category_by_code(db: Session, code: str) -> Category:
     category = db.scalars(select(Category).where(Category.code == code)).first()
     if category is None:
-        raise NotFound(f"no customer category {code!r}")
+        raise NotFound("no customer category %(code)r", code=code)
     return category
 
 
@@ -62,7 +62,7 @@ def set_tariff(
     """Add a new current version of the tariff (creating the tariff on first use)."""
     _check_tariff(unit_price_cents, unit_s, minimum_units, start_fee_cents, grace_s, basis)
     if db.get(Machine, machine_id) is None:
-        raise NotFound(f"no machine {machine_id!r}")
+        raise NotFound("no machine %(machine)r", machine=machine_id)
     category = category_by_code(db, category_code)
     tariff = db.scalars(
         select(Tariff).where(Tariff.machine_id == machine_id, Tariff.category_id == category.id)
@@ -86,7 +86,7 @@ def set_tariff(
 
 def _check_tariff(price: int, unit_s: int, minimum: int, fee: int, grace: int, basis: str) -> None:
     if basis not in TIME_BASES:
-        raise InvalidOperation(f"basis must be one of {', '.join(TIME_BASES)}, not {basis!r}")
+        raise InvalidOperation("basis must be one of %(bases)s, not %(basis)r", bases=", ".join(TIME_BASES), basis=basis)
     if unit_s < 1:
         raise InvalidOperation("the time unit must be at least 1 second")
     if min(price, minimum, fee, grace) < 0:

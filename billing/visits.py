@@ -67,19 +67,20 @@ class OpenVisit:
     opened_at: datetime
     total: Decimal
     waiting: tuple[Waiting, ...]
+    category_name: str = ""
 
 
 def get_visit(db: Session, visit_id: int) -> Visit:
     visit = db.get(Visit, visit_id)
     if visit is None:
-        raise NotFound(f"no visit {visit_id}")
+        raise NotFound("no visit %(visit)s", visit=visit_id)
     return visit
 
 
 def _open(db: Session, visit_id: int) -> Visit:
     visit = get_visit(db, visit_id)
     if visit.state == "closed":
-        raise InvalidOperation(f"visit {visit_id} is closed: a correction is a new document")
+        raise InvalidOperation("visit %(visit)s is closed: a correction is a new document", visit=visit_id)
     return visit
 
 
@@ -102,7 +103,7 @@ def open_visit(
     """
     customer = db.get(Customer, customer_id) if customer_id is not None else None
     if customer_id is not None and customer is None:
-        raise NotFound(f"no customer {customer_id}")
+        raise NotFound("no customer %(customer)s", customer=customer_id)
     if category == COMPANY:
         invoice_buyer(customer)  # its invoice will name the buyer in full: refused now, not at the close
     label = (name or "").strip() or (customer.company_name or customer.name if customer else None)
@@ -147,14 +148,14 @@ def add_discount(db: Session, visit_id: int, amount: Decimal, reason: str, *, ac
     if not reason:
         raise InvalidOperation("a discount needs a reason")
     if amount <= 0:
-        raise InvalidOperation(f"a discount must be more than 0,00 €, not {amount}")
+        raise InvalidOperation("a discount must be more than 0,00 €, not %(amount)s", amount=amount)
     visit = _open(db, visit_id)
     cents = to_cents(amount)
     before = to_cents(visit_total(db, visit_id))
     if cents > before:
         raise InvalidOperation(
-            f"a discount of {format_eur(euros(cents))} is more than the visit's total "
-            f"({format_eur(euros(before))}): a visit never costs less than 0,00 €"
+            "a discount of %(amount)s is more than the visit's total (%(total)s): a visit never costs less than 0,00 €",
+            amount=format_eur(euros(cents)), total=format_eur(euros(before)),
         )
     line = ChargeLine(
         visit=visit, kind="discount", description=f"Remise : {reason}", quantity_milli=1000,
@@ -190,6 +191,7 @@ def list_open_visits(db: Session) -> list[OpenVisit]:
         OpenVisit(
             id=v.id, label=v.label, category=v.category.code, state=v.state,
             opened_at=v.opened_at, total=visit_total(db, v.id), waiting=waiting_for(db, v.id),
+            category_name=v.category.name,
         )  # fmt: skip
         for v in visits
     ]
@@ -199,7 +201,7 @@ def mark_waiting(db: Session, visit_id: int, *, actor: str) -> Visit:
     """The visitor leaves while a print runs: keep the visit until pickup."""
     visit = _open(db, visit_id)
     if not waiting_for(db, visit_id):
-        raise InvalidOperation(f"visit {visit_id} has nothing running: close it instead")
+        raise InvalidOperation("visit %(visit)s has nothing running: close it instead", visit=visit_id)
     visit.state = "waiting"
     audit(db, actor, "mark_waiting", f"visit {visit_id}")
     return visit
@@ -225,10 +227,10 @@ def close_visit(
     commit: the receipt is numbered by the caller in the same transaction.
     """
     if payment_method not in PAYMENT_METHODS:
-        raise InvalidOperation(f"payment method must be one of {', '.join(PAYMENT_METHODS)}")
+        raise InvalidOperation("payment method must be one of %(methods)s", methods=", ".join(PAYMENT_METHODS))
     ok, why = closable(db, visit_id)
     if not ok:
-        raise InvalidOperation(f"visit {visit_id} cannot be closed: {why}")
+        raise InvalidOperation("visit %(visit)s cannot be closed: %(why)s", visit=visit_id, why=why)
     visit = get_visit(db, visit_id)
     visit.state = "closed"
     visit.closed_at = now or utcnow()

@@ -19,6 +19,7 @@ from typing import Any
 from flask import Flask, jsonify, redirect, render_template, request, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -32,11 +33,13 @@ from dashboard import (
     desk,
     documents,
     formats,
+    labels,
     live,
     receipts,
     reports,
     store,
     unpaid,
+    wall,
 )
 from dashboard.errors import SetupError
 
@@ -98,9 +101,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         open_segment(db, config.ledger_key)  # a new key's segment exists before its first seal
     receipts.install(app, opened.sessions, config.printer, config.organisation.zone)
     formats.install(app)
+    labels.install(app)
     CSRFProtect(app)
     auth.install(app)
-    for blueprint in (live.bp, desk.bp, unpaid.bp, documents.bp, customers.bp, admin.bp, reports.bp):
+    for blueprint in (live.bp, desk.bp, unpaid.bp, documents.bp, customers.bp, admin.bp, reports.bp, wall.bp):
         app.register_blueprint(blueprint)
     _routes(app)
     return app
@@ -108,7 +112,15 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
 def _error_page(err: Any) -> ResponseReturnValue:
     code = getattr(err, "code", 500) or 500
-    return render_template("error.html", code=code, message=getattr(err, "description", "")), code
+    messages = {
+        400: (_("Request not understood"), _("The form was incomplete or out of date: go back, reload and try again.")),
+        401: (_("Login needed"), _("Log in to see this page.")),
+        403: (_("Not allowed"), _("Your account may not open this page; ask an administrator.")),
+        404: (_("Page not found"), _("This address leads nowhere: check it, or start from the board.")),
+        405: (_("Not allowed this way"), _("This address does not take this kind of request.")),
+    }  # fmt: skip
+    title, message = messages.get(code, (str(code), ""))
+    return render_template("error.html", code=code, title=title, message=message), code
 
 
 def _routes(app: Flask) -> None:
@@ -124,7 +136,8 @@ def _routes(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_error(err: CSRFError) -> ResponseReturnValue:
-        return render_template("error.html", code=400, message=err.description), 400
+        message = _("The form expired or came from elsewhere: reload the page and send it again.")
+        return render_template("error.html", code=400, title=_("Form expired"), message=message), 400
 
     for code in (400, 401, 403, 404, 405):
         app.register_error_handler(code, _error_page)

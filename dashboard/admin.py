@@ -19,12 +19,22 @@ from sqlalchemy.orm import Session
 
 from billing.audit import audit
 from billing.errors import BillingError
-from billing.models import AuditEntry, CatalogueItem, Category, Machine, Material, StaffUser, Tariff
+from billing.models import (
+    AuditEntry,
+    CatalogueItem,
+    Category,
+    Machine,
+    Material,
+    StaffUser,
+    Tariff,
+    WallLink,
+)
 from billing.money import to_cents
 from billing.tariffs import category_by_code, current_version, set_tariff
-from dashboard import staff
+from dashboard import labels, staff, wall
 from dashboard.auth import require_admin
 from dashboard.forms import (
+    ActionForm,
     CategoryForm,
     ItemAdminForm,
     MachineForm,
@@ -32,6 +42,7 @@ from dashboard.forms import (
     TariffForm,
     UserEditForm,
     UserForm,
+    WallLinkForm,
 )
 from dashboard.store import ledger
 
@@ -217,10 +228,11 @@ def tariffs() -> ResponseReturnValue:
                 grace_s=form.grace_s.data, basis=form.basis.data, material_applies=bool(form.material_applies.data),
                 actor=actor(),
             )  # fmt: skip
-            return _saved("admin.tariffs", f"{form.machine.data} / {form.category.data} v{version.version}")
+            named = f"{version.tariff.machine.name} / {version.tariff.category.name}"
+            return _saved("admin.tariffs", f"{named} v{version.version}")
         except BillingError as err:
             db.rollback()
-            form.form_errors.append(str(err))
+            form.form_errors.append(labels.error(err))
     rows = db.scalars(select(Tariff).order_by(Tariff.machine_id, Tariff.category_id))
     status = 400 if form.is_submitted() else 200
     return render_template("admin/tariffs.html", form=form, rows=list(rows)), status
@@ -240,7 +252,7 @@ def users() -> ResponseReturnValue:
             return _saved("admin.users", user.username)
         except BillingError as err:
             db.rollback()
-            form.username.errors.append(str(err))
+            form.username.errors.append(labels.error(err))
     rows = db.scalars(select(StaffUser).order_by(StaffUser.username))
     status = 400 if form.is_submitted() else 200
     return render_template("admin/users.html", form=form, rows=list(rows)), status
@@ -262,3 +274,33 @@ def user(user_id: int) -> ResponseReturnValue:
             return _saved("admin.users", row.username)
     status = 400 if form.is_submitted() else 200
     return render_template("admin/user.html", form=form, row=row), status
+
+
+# ------------------------------------------------------------------ wall-screen links
+
+
+@bp.route("/wall-links", methods=["GET", "POST"])
+def wall_links() -> ResponseReturnValue:
+    """Make a read-only link to the board (its address is shown once) and list the others."""
+    db = ledger()
+    form = WallLinkForm()
+    made = None
+    if form.validate_on_submit():
+        link, token = wall.make_link(db, form.label.data or "", actor=actor())
+        db.commit()
+        made = (link, url_for("wall.board", token=token, _external=True))
+    rows = db.scalars(select(WallLink).order_by(WallLink.created_at.desc(), WallLink.id.desc()))
+    status = 400 if form.is_submitted() and made is None else 200
+    page = render_template("admin/wall_links.html", form=form, rows=list(rows), made=made)
+    return page, status, {"Cache-Control": "no-store"}  # the new address is in this page only
+
+
+@bp.route("/wall-links/<int:link_id>/revoke", methods=["POST"])
+def revoke_wall_link(link_id: int) -> ResponseReturnValue:
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    link = _get(WallLink, link_id)
+    wall.revoke(ledger(), link.id, actor=actor())
+    ledger().commit()
+    flash(_("The wall-screen link “%(label)s” no longer works.", label=link.label), "ok")
+    return redirect(url_for("admin.wall_links"))

@@ -33,7 +33,7 @@ from dashboard.forms import ActionForm, LoginForm
 from dashboard.store import ledger
 
 bp = Blueprint("auth", __name__)
-PUBLIC = frozenset({"auth.login", "auth.language", "health", "static"})
+PUBLIC = frozenset({"auth.login", "auth.language", "health", "static", "wall.board", "wall.events"})
 
 
 def _safe_next(target: str | None) -> str:

@@ -24,6 +24,15 @@ class Temperature:
 
 
 @dataclass(frozen=True)
+class Notice:
+    """Out of service, or the last refusal at the machine: why, what it said, since when."""
+
+    reason: str
+    message: str
+    at: datetime | None
+
+
+@dataclass(frozen=True)
 class Card:
     """One machine on the board."""
 
@@ -42,10 +51,39 @@ class Card:
     updated: datetime | None
     pin_wait_until: datetime | None = None  # the PIN pad ignores PINs until then (wrong PINs)
     pin_failures: int = 0
+    session: str = ""
+    unclaimed: bool = False  # a session runs that no visit pays for yet
+    since: datetime | None = None  # when the current session started
+    unreachable_since: datetime | None = None  # the agent answers, the machine's controller does not
+    out_of_service: Notice | None = None
+    last_refusal: Notice | None = None
 
     @property
     def shown_state(self) -> str:
-        return self.state if self.online else "offline"
+        """What the card says first: out of service, offline, unclaimed, locked, in use, or the machine's state."""
+        if self.out_of_service:
+            return "out_of_service"
+        if not self.online or self.state == "offline":
+            return "offline"
+        if self.session and self.unclaimed:
+            return "unclaimed"
+        if not self.session and self.pin_wait_until:
+            return "locked"
+        if self.session and self.state == "idle":
+            return "busy"  # a badge session is open: the machine is taken even while it rests
+        return self.state
+
+    @property
+    def frozen_since(self) -> datetime | None:
+        """Since when the cost shown stopped following (billing cannot see the machine)."""
+        if self.cost_cents is None or self.shown_state != "offline":
+            return None
+        return self.offline_since if not self.online else self.unreachable_since
+
+    @property
+    def first_name(self) -> str:
+        """The user's first name only (what a wall screen may show)."""
+        return self.user.split()[0] if self.user.strip() else ""
 
 
 def _int(text: str | None) -> int | None:
@@ -81,13 +119,34 @@ def _temperatures(text: str | None) -> tuple[Temperature, ...]:
     )
 
 
+def _notice(text: str | None, message: str = "message", at: str = "at") -> Notice | None:
+    """``{"reason", "message", "at"}`` (a refusal) or ``{"reason", "since"}`` (out of service), as JSON."""
+    try:
+        found = json.loads(text) if text else None
+    except ValueError:
+        return None
+    if not isinstance(found, dict) or not found.get("reason"):
+        return None
+    try:
+        moment = datetime.fromisoformat(str(found.get(at))) if found.get(at) else None
+    except ValueError:
+        moment = None
+    if moment is not None and moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return Notice(str(found["reason"])[:200], str(found.get(message) or "")[:500], moment)
+
+
+def _offset(moment: datetime | None, seconds: int | None) -> datetime | None:
+    if moment is None or seconds is None:
+        return None
+    return datetime.fromtimestamp(moment.timestamp() + seconds, UTC)
+
+
 def machine_card(fields: dict[str, str], name: str | None = None) -> Card:
     """A card from a machine's hash; ``ends_at`` = last update + remaining seconds."""
     updated = _moment(fields.get("updated"))
-    remaining = _int(fields.get("remaining_s"))
-    ends_at = None
-    if updated is not None and remaining is not None:
-        ends_at = datetime.fromtimestamp(updated.timestamp() + remaining, UTC)
+    ends_at = _offset(updated, _int(fields.get("remaining_s")))
+    elapsed = _int(fields.get("elapsed_s"))
     machine = fields.get("machine", "")
     return Card(
         machine=machine, name=name or machine, state=fields.get("state") or "offline",
@@ -96,7 +155,12 @@ def machine_card(fields: dict[str, str], name: str | None = None) -> Card:
         ends_at=ends_at, temperatures=_temperatures(fields.get("temperatures")),
         cost_cents=_int(fields.get("cost_cents")), offline_since=_moment(fields.get("offline_since")),
         updated=updated, pin_wait_until=_moment(fields.get("pin_wait_until")),
-        pin_failures=_int(fields.get("pin_failures")) or 0,
+        pin_failures=_int(fields.get("pin_failures")) or 0, session=fields.get("session", ""),
+        unclaimed=fields.get("unclaimed") == "1",
+        since=_offset(updated, -elapsed) if fields.get("session") and elapsed is not None else None,
+        unreachable_since=_moment(fields.get("unreachable_since")),
+        out_of_service=_notice(fields.get("out_of_service"), message="message", at="since"),
+        last_refusal=_notice(fields.get("last_refusal")),
     )  # fmt: skip
 
 

@@ -7,6 +7,8 @@ Every change goes through a billing function (``billing.visits``, ``billing.cata
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -15,9 +17,10 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from billing.catalogue import active_items, add_item
-from billing.charges import attach_session, cost_so_far, unassigned_sessions
+from billing.charges import Running, attach_session, cost_so_far, unassigned_sessions
 from billing.credentials import checked_badge_uid, locked_credentials, unlock_credential
 from billing.customers import checked_details, display_name, save_customer, search_customers
 from billing.errors import BillingError, InvalidOperation, NotFound
@@ -25,8 +28,9 @@ from billing.filament import mark_dealt, pending_corrections
 from billing.ledger.receipts import INVOICE, series_for
 from billing.ledger.unpaid import left_to_pay, payment_of
 from billing.lines import corrections, reduce_line, remove_line
+from billing.live import machine_key
 from billing.lockouts import lift, slowed_terminals
-from billing.models import Category, Credential, Customer, Machine, Visit, utcnow
+from billing.models import Category, Credential, Customer, Machine, UsageSession, Visit, utcnow
 from billing.money import parse_decimal, to_cents
 from billing.payments import DUE, payments_for, split
 from billing.presentation import quantity_text
@@ -40,8 +44,10 @@ from billing.visits import (
     open_visit,
     set_customer,
     visit_total,
+    waiting_for,
 )
-from dashboard import pin_display, receipts
+from dashboard import labels, pin_display, receipts
+from dashboard.board import machine_card
 from dashboard.customers import checked
 from dashboard.formats import local_zone, now
 from dashboard.forms import (
@@ -56,7 +62,7 @@ from dashboard.forms import (
     ItemForm,
     VisitCustomerForm,
 )
-from dashboard.store import ledger
+from dashboard.store import ledger, live
 
 bp = Blueprint("desk", __name__, url_prefix="/desk")
 NEW = "new"  # the check-in's customer choice that creates one from the fields below
@@ -66,11 +72,35 @@ def actor() -> str:
     return str(current_user.username)
 
 
+@dataclass(frozen=True)
+class Unclaimed:
+    """One row of the attach list: a session no visit pays for yet."""
+
+    id: str
+    machine: str
+    job: str | None
+    started_at: datetime
+    duration_s: int
+    running: bool
+    after_close_of: int | None
+
+
+def unclaimed(db: Session) -> list[Unclaimed]:
+    """The attach list, newest first; a running session's duration counts up to now."""
+    moment = now()
+    return [
+        Unclaimed(s.id, s.machine.name, s.job, s.started_at,
+                  max(s.session_s, int((moment - s.started_at).total_seconds())) if s.state == "open" else s.session_s,
+                  s.state == "open", s.after_close_of)  # fmt: skip
+        for s in unassigned_sessions(db)
+    ]
+
+
 @bp.route("/")
 def index() -> ResponseReturnValue:
     db = ledger()
     return render_template("desk/index.html", visits=list_open_visits(db),
-                           unassigned=unassigned_sessions(db), slowed=slowed_terminals(db, utcnow()),
+                           unassigned=unclaimed(db), slowed=slowed_terminals(db, utcnow()),
                            locked=locked_credentials(db), late=pending_corrections(db))  # fmt: skip
 
 
@@ -92,6 +122,17 @@ def filament_dealt(correction_id: int) -> ResponseReturnValue:
     return redirect(url_for("desk.index"))
 
 
+@bp.route("/attach/<session_id>")
+def attach_to(session_id: str) -> ResponseReturnValue:
+    """From the board: which open visit pays for this unclaimed session (one button per visit)."""
+    db = ledger()
+    found = [u for u in unclaimed(db) if u.id == session_id]
+    if not found:
+        abort(404)
+    return render_template("desk/attach.html", session=found[0], visits=list_open_visits(db),
+                           form=AttachForm(prefix="attach"))  # fmt: skip
+
+
 @bp.route("/terminal/<terminal>/lift", methods=["POST"])
 def lift_terminal(terminal: str) -> ResponseReturnValue:
     """Let a PIN pad slowed down by wrong PINs listen again at once (audited)."""
@@ -99,7 +140,7 @@ def lift_terminal(terminal: str) -> ResponseReturnValue:
         abort(400)
     lift(ledger(), terminal, actor=actor())
     ledger().commit()
-    flash(_("The PIN pad of %(machine)s listens again.", machine=terminal), "ok")
+    flash(_("The PIN pad of %(machine)s listens again.", machine=labels.machine_name(terminal)), "ok")
     return redirect(url_for("desk.index"))
 
 
@@ -165,7 +206,7 @@ def check_in() -> ResponseReturnValue:
         db.commit()
     except BillingError as err:
         db.rollback()  # a customer created in this form goes too: nothing half-done
-        form.badge.errors.append(str(err)) if form.badge.data else form.form_errors.append(str(err))
+        form.badge.errors.append(labels.error(err)) if form.badge.data else form.form_errors.append(labels.error(err))
         return _checkin_page(form, new, 400)
     if result.pin:
         pin_display.keep(result.visit.id)
@@ -190,9 +231,7 @@ def _forms(visit_id: int) -> dict[str, Any]:
     item = ItemForm(prefix="item")
     item.item.choices = [(i.code, f"{i.name} ({i.unit})") for i in active_items(db)]
     attach = AttachForm(prefix="attach")
-    attach.session.choices = [
-        (s.id, f"{s.machine_id} — {s.job or s.id[:8]}") for s in unassigned_sessions(db)
-    ]
+    attach.session.choices = [(s.id, s.id) for s in unassigned_sessions(db)]  # one button per row (visit.html)
     correct = CorrectLineForm(prefix="correct")
     visit = db.get(Visit, visit_id)
     correct.line.choices = [
@@ -203,7 +242,7 @@ def _forms(visit_id: int) -> dict[str, Any]:
     if visit is not None and series_for(visit) != INVOICE:  # a receipt is paid now
         close.payment_method.choices = [c for c in close.payment_method.choices if c[0] != DUE]
     return {"item_form": item, "discount_form": DiscountForm(prefix="discount"),
-            "attach_form": attach, "close_form": close, "customer_form": _customer_form(visit),
+            "attach_form": attach, "unclaimed": unclaimed(db), "close_form": close, "customer_form": _customer_form(visit),
             "correct_form": correct, "credit_form": CreditNoteForm(prefix="credit"),
             "action_form": ActionForm()}  # fmt: skip
 
@@ -235,21 +274,31 @@ def customer(visit_id: int) -> ResponseReturnValue:
     return _done(visit_id, _("Customer changed."))
 
 
+def running(session: UsageSession) -> Running:
+    """What the board knows of an open session now, so the desk's cost so far is the board's."""
+    fields = live().hgetall(machine_key(session.machine_id)) or {}
+    elapsed = int((now() - session.started_at).total_seconds())
+    if fields.get("session") != session.id:
+        return Running(elapsed_s=elapsed)
+    card = machine_card(fields)
+    return Running(elapsed_s=card.elapsed_s or elapsed, working=card.state in ("busy", "printing"))
+
+
 def _visit_page(visit_id: int, status: int = 200, **forms: Any) -> ResponseReturnValue:
     db = ledger()
     try:
         visit = get_visit(db, visit_id)
     except NotFound:
         abort(404)
-    ok, why = closable(db, visit_id, local_zone())
-    costs = {s.id: cost_so_far(db, s) for s in visit.sessions if s.state == "open"}
+    ok, _why = closable(db, visit_id, local_zone())
+    costs = {s.id: cost_so_far(db, s, running(s)) for s in visit.sessions if s.state == "open"}
     locked = [c for c in visit.credentials if c.locked]
     document = receipts.document_of(db, visit_id)
     context = _forms(visit_id) | forms
     notes = receipts.credit_notes(db, document)
     settled = {"left_cents": left_to_pay(db, document), "payment": payment_of(db, document.id)} if document else {}
     page = render_template(
-        "desk/visit.html", visit=visit, total=visit_total(db, visit_id), closable=ok, why=why,
+        "desk/visit.html", visit=visit, total=visit_total(db, visit_id), closable=ok, waiting=waiting_for(db, visit_id),
         costs=costs, locked=locked, document=document, print_job=receipts.last_job(db, document),
         can_print=receipts.printer() is not None, corrections=corrections(db, visit_id),
         credit_notes=[(note, receipts.last_job(db, note)) for note in notes],
@@ -265,7 +314,7 @@ def visit(visit_id: int) -> ResponseReturnValue:
 
 def _refused(visit_id: int, form: Any, err: BillingError, name: str) -> ResponseReturnValue:
     ledger().rollback()
-    form.form_errors.append(str(err))
+    form.form_errors.append(labels.error(err))
     return _visit_page(visit_id, 400, **{name: form})
 
 
@@ -346,6 +395,10 @@ def close(visit_id: int) -> ResponseReturnValue:
     db = ledger()
     total = visit_total(db, visit_id)
     try:
+        running = waiting_for(db, visit_id)
+        if running:
+            raise InvalidOperation("this visit cannot be closed yet: %(why)s",
+                                   why="; ".join(labels.waiting(w) for w in running))  # fmt: skip
         payment = split(to_cents(total), form.payment_method.data or "", form.second_method.data or None,
                         form.second_amount.data)  # fmt: skip
         if form.confirm.data != "yes":
@@ -393,7 +446,7 @@ def _credited_quantities(count: int) -> dict[int, Decimal]:
             try:
                 chosen[index] = parse_decimal(raw, places=3)
             except ValueError as err:
-                raise InvalidOperation(_("line %(n)s: “%(raw)s” is not a quantity", n=index + 1, raw=raw[:20])) from err
+                raise InvalidOperation("line %(n)s: “%(raw)s” is not a quantity", n=index + 1, raw=raw[:20]) from err
     return chosen
 
 
@@ -407,7 +460,7 @@ def credit(visit_id: int) -> ResponseReturnValue:
         count = len(receipts.creditable_lines(db, receipts.document_of(db, visit_id)))
         lines = None if form.whole.data else _credited_quantities(count)
         if lines == {}:
-            raise InvalidOperation(_("Type the quantity to give back on a line, or tick the whole receipt."))
+            raise InvalidOperation("Type the quantity to give back on a line, or tick the whole receipt.")
         note = receipts.credit(db, visit_id, form.reason.data or "", lines, form.method.data or "", actor=actor())
     except BillingError as err:
         return _refused(visit_id, form, err, "credit_form")
@@ -422,6 +475,6 @@ def reprint(visit_id: int) -> ResponseReturnValue:
         receipts.reprint(ledger(), visit_id, actor=actor())
         ledger().commit()
     except BillingError as err:
-        flash(str(err), "error")
+        flash(labels.error(err), "error")
         return redirect(url_for("desk.visit", visit_id=visit_id))
     return _done(visit_id, _("Receipt sent to the printer again."))

@@ -16,7 +16,6 @@ from decimal import Decimal
 from babel.numbers import format_currency, format_decimal, format_percent
 from flask import Flask, current_app, request, session
 from flask_babel import Babel, get_locale
-from flask_babel import gettext as _
 
 LANGUAGES = ("fr", "en")
 DEFAULT_LANGUAGE = "fr"
@@ -84,21 +83,7 @@ def duration(seconds: int | float | None) -> str:
     return f"{total} s"
 
 
-def names() -> dict[str, dict[str, str]]:
-    """Translated names of machine states, visit states and payment methods, for templates."""
-    return {
-        "state_names": {"offline": _("offline"), "idle": _("idle"), "busy": _("busy"),
-                        "printing": _("printing"), "paused": _("paused"), "error": _("error")},
-        "visit_states": {"open": _("open"), "waiting": _("waiting for pickup"), "closed": _("closed")},
-        "print_states": {"pending": _("printing…"), "done": _("printed"), "failed": _("not printed")},
-        "document_kinds": {"receipt": _("Receipt"), "invoice": _("Invoice"), "credit_note": _("Credit note")},
-        "payment_names": {"cash": _("Cash"), "card": _("Card"), "cheque": _("Cheque"),
-                          "transfer": _("Transfer"), "free": _("Free"), "due": _("Payment due (invoice)")},
-    }  # fmt: skip
-
-
 def install(app: Flask) -> None:
     Babel(app, locale_selector=select_locale)
     app.jinja_env.filters.update(money=money, number=number, percent=percent, clock=clock, when=when, duration=duration)
-    app.context_processor(names)
     app.jinja_env.globals["get_locale"] = _locale

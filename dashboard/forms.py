@@ -34,6 +34,7 @@ from wtforms.validators import (
 
 from billing.models import MACHINE_KINDS, PAYMENT_METHODS, ROLES, TIME_BASES
 from billing.money import decimal_text, parse_decimal
+from dashboard.labels import LABELS, label
 
 IDENT = Regexp(r"^[a-z0-9][a-z0-9-]{0,62}$", message=_l("lowercase letters, digits and hyphens"))
 CODE = Regexp(r"^[a-z0-9][a-z0-9._-]{0,39}$", message=_l("lowercase letters, digits, dots and hyphens"))
@@ -116,9 +117,7 @@ class CountField(AmountField):
 
 
 def payment_choices() -> list[tuple[str, str]]:
-    names = {"cash": _l("Cash"), "card": _l("Card"), "cheque": _l("Cheque"),
-             "transfer": _l("Transfer"), "free": _l("Free"), "due": _l("Payment due (invoice)")}  # fmt: skip
-    return [(method, str(names.get(method, method))) for method in PAYMENT_METHODS]
+    return [(method, label(method, "payment")) for method in PAYMENT_METHODS]
 
 
 class LoginForm(Form):
@@ -267,7 +266,7 @@ class InvoicePaymentForm(Form):
 class MachineForm(Form):
     id = StringField(_l("Id (as the agent names it)"), validators=[DataRequired(), IDENT])
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
-    kind = SelectField(_l("Kind"), choices=[(k, k) for k in MACHINE_KINDS])
+    kind = SelectField(_l("Kind"), choices=[(k, LABELS["machine_kind"][k]) for k in MACHINE_KINDS])
     agent = StringField(_l("Agent"), validators=[Optional(), IDENT])
     material = SelectField(_l("Loaded material"), validators=[Optional()])
     active = BooleanField(_l("Active"), default=True)
@@ -308,20 +307,25 @@ class TariffForm(Form):
     minimum_units = CountField(_l("Minimum units"), [InputRequired()], default=0, minimum=0, maximum=10000)
     start_fee = AmountField(_l("Start fee (€)"), [InputRequired()], places=2, default=Decimal(0), minimum=Decimal(0), maximum=Decimal(10000))  # fmt: skip
     grace_s = CountField(_l("Free grace period (seconds)"), [InputRequired()], default=0, minimum=0, maximum=86400)
-    basis = SelectField(_l("Time counted"), choices=[(b, b) for b in TIME_BASES])
+    basis = SelectField(_l("Time counted"), choices=[(b, LABELS["basis"][b]) for b in TIME_BASES])
     material_applies = BooleanField(_l("Charge material"))
     submit = SubmitField(_l("Save as a new version"))
+
+
+class WallLinkForm(Form):
+    label = StringField(_l("Where the screen is"), validators=[DataRequired(), Length(max=80)])
+    submit = SubmitField(_l("Make a wall-screen link"))
 
 
 class UserForm(Form):
     username = StringField(_l("Username"), validators=[DataRequired(), Length(max=40)])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(min=10, max=200)])
-    role = SelectField(_l("Role"), choices=[(r, r) for r in ROLES])
+    role = SelectField(_l("Role"), choices=[(r, LABELS["role"][r]) for r in ROLES])
     submit = SubmitField(_l("Create"))
 
 
 class UserEditForm(Form):
-    role = SelectField(_l("Role"), choices=[(r, r) for r in ROLES])
+    role = SelectField(_l("Role"), choices=[(r, LABELS["role"][r]) for r in ROLES])
     active = BooleanField(_l("Active"))
     password = PasswordField(_l("New password (empty: unchanged)"),
                              validators=[Optional(), Length(min=10, max=200)])

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from flask import Blueprint, Response, current_app, render_template, request, stream_with_context
@@ -46,7 +46,7 @@ def start_id(client: Any) -> str:
     return last[0][0] if last else "0-0"
 
 
-def _event(entry_id: str, fields: dict[str, str], names: dict[str, str]) -> str | None:
+def _event(entry_id: str, fields: dict[str, str], names: dict[str, str], wall: bool = False) -> str | None:
     try:
         state = json.loads(fields.get("state", ""))
     except ValueError:
@@ -54,16 +54,20 @@ def _event(entry_id: str, fields: dict[str, str], names: dict[str, str]) -> str 
     if not isinstance(state, dict):
         return None
     card = machine_card({k: str(v) for k, v in state.items()}, names.get(fields.get("machine", "")))
-    html = render_template("live/card.html", card=card)
+    html = render_template("live/card.html", card=card, wall=wall)
     data = json.dumps({"machine": card.machine, "state": card.shown_state, "html": html})
     return f"id: {entry_id}\nevent: machine\ndata: {data}\n\n"
 
 
-def changes(client: Any, last_id: str, names: dict[str, str], *, lifetime_s: float, block_ms: int) -> Iterator[str]:
-    """SSE text: a retry hint, then one event per stream entry after ``last_id``, with keepalives."""
+def changes(client: Any, last_id: str, names: dict[str, str], *, lifetime_s: float, block_ms: int,
+            wall: bool = False, alive: Callable[[], bool] = lambda: True) -> Iterator[str]:  # fmt: skip
+    """SSE text: a retry hint, then one event per stream entry after ``last_id``, with keepalives.
+
+    ``alive`` is asked before every wait: the stream ends as soon as it says no (a revoked wall link).
+    """
     yield "retry: 2000\n\n"
     deadline = time.monotonic() + lifetime_s
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and alive():
         found = client.xread({CHANGES: last_id}, block=block_ms, count=200)
         if not found:
             yield ": keepalive\n\n"
@@ -71,7 +75,7 @@ def changes(client: Any, last_id: str, names: dict[str, str], *, lifetime_s: flo
         for _stream, entries in found:
             for entry_id, fields in entries:
                 last_id = entry_id
-                event = _event(entry_id, fields, names)
+                event = _event(entry_id, fields, names, wall)
                 if event is not None:
                     yield event
 

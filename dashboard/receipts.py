@@ -70,7 +70,7 @@ def credit(
     """A credit note on the visit's receipt (numbered A-…), queued for the printer like any document."""
     document = document_of(db, visit_id)
     if document is None:
-        raise NotFound(f"visit {visit_id} has no receipt to credit")
+        raise NotFound("visit %(visit)s has no receipt to credit", visit=visit_id)
     db.commit()  # the credit note is numbered in a transaction of its own
     return issue_credit_note(db, document.id, reason, actor=actor, lines=lines, method=method,
                              spooler=printer())  # fmt: skip
@@ -108,7 +108,7 @@ def reprint(db: Session, visit_id: int, *, actor: str) -> PrintJob:
         raise NotFound('no receipt printer is configured ([printer] kind = "none" in server.toml)')
     document = document_of(db, visit_id)
     if document is None:
-        raise NotFound(f"visit {visit_id} has no receipt to print again")
+        raise NotFound("visit %(visit)s has no receipt to print again", visit=visit_id)
     job = reprint_document(db, document.id, actor=actor)
     db.commit()
     desk_printer.submit(job.id)

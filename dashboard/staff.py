@@ -56,7 +56,7 @@ class StaffLogin:
 
 def check_password(password: str) -> None:
     if len(password) < MIN_PASSWORD:
-        raise InvalidOperation(f"a password needs at least {MIN_PASSWORD} characters")
+        raise InvalidOperation("a password needs at least %(count)s characters", count=MIN_PASSWORD)
 
 
 def create_user(db: Session, username: str, password: str, *, role: str, actor: str) -> StaffUser:
@@ -67,10 +67,10 @@ def create_user(db: Session, username: str, password: str, *, role: str, actor: 
             "a username is 2-40 lowercase letters, digits, dots, dashes or underscores"
         )
     if role not in ROLES:
-        raise InvalidOperation(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+        raise InvalidOperation("role must be one of %(roles)s, not %(role)r", roles=", ".join(ROLES), role=role)
     check_password(password)
     if db.scalars(select(StaffUser).where(StaffUser.username == username)).first() is not None:
-        raise InvalidOperation(f"the username {username!r} is taken")
+        raise InvalidOperation("the username %(username)r is taken", username=username)
     user = StaffUser(username=username, password_hash=HASHER.hash(password), role=role)
     db.add(user)
     audit(db, actor, "create_user", f"user {username}", f"role {role}")

@@ -119,7 +119,7 @@ def _close(
 ) -> Document:  # fmt: skip
     visit = db.get(Visit, visit_id)
     if visit is None:
-        raise NotFound(f"no visit {visit_id}")
+        raise NotFound("no visit %(visit)s", visit=visit_id)
     series = series_for(visit)
     chain = lock_chain(db, series)
     visit = _locked_visit(db, visit_id)  # fresh, after the lock: a second close sees it closed
@@ -155,9 +155,9 @@ def _credit(
     chain = lock_chain(db, CREDIT_NOTE)
     original = db.get(Document, document_id, populate_existing=True)
     if original is None:
-        raise NotFound(f"no document {document_id}")
+        raise NotFound("no document %(document)s", document=document_id)
     if original.kind == "credit_note":
-        raise InvalidOperation(f"{original.reference} is a credit note: it cannot be cancelled again")
+        raise InvalidOperation("%(reference)s is a credit note: it cannot be cancelled again", reference=original.reference)
     source = load(original.content)
     left = creditable(db, original)
     lines = _credited_lines(source["lines"], left, chosen, original.reference)
@@ -165,8 +165,9 @@ def _credit(
     already = sum(int(load(note.content)["total_cents"]) for note in credit_notes_of(db, original.id))
     if total >= 0 or source["total_cents"] + already + total < 0:
         raise InvalidOperation(
-            f"this credit note would give back {format_eur(euros(-total))}, but "
-            f"{format_eur(euros(source['total_cents'] + already))} of {original.reference} is left to give back"
+            "this credit note would give back %(amount)s, but %(left)s of %(reference)s is left to give back",
+            amount=format_eur(euros(-total)), left=format_eur(euros(source["total_cents"] + already)),
+            reference=original.reference,
         )  # fmt: skip
     refund = method or next(iter(source["payments"]))
     if original.payment_method == DUE:
@@ -206,16 +207,17 @@ def _credited_lines(
 ) -> list[dict[str, Any]]:  # fmt: skip
     wanted = dict(chosen) if chosen is not None else {i: q for i, (q, _) in enumerate(left) if q > 0}
     if not wanted:
-        raise InvalidOperation(f"nothing of {reference} is left to give back")
+        raise InvalidOperation("nothing of %(reference)s is left to give back", reference=reference)
     lines = []
     for index, quantity in sorted(wanted.items()):
         if not 0 <= index < len(source):
-            raise InvalidOperation(f"{reference} has no line {index + 1}")
+            raise InvalidOperation("%(reference)s has no line %(line)s", reference=reference, line=index + 1)
         most = left[index][0]
         if quantity <= 0 or quantity > most or quantity != quantity.quantize(Decimal("0.001")):
             raise InvalidOperation(
-                f"line {index + 1} of {reference}: between 0 and {most.normalize():f} can be "
-                f"given back (at most 3 decimals), not {quantity.normalize():f}"
+                "line %(line)s of %(reference)s: between 0 and %(most)s can be given back (at most 3 decimals), "
+                "not %(quantity)s", line=index + 1, reference=reference, most=f"{most.normalize():f}",
+                quantity=f"{quantity.normalize():f}",
             )
         lines.append(_negated(source[index], index, quantity, left[index]))
     return lines

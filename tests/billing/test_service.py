@@ -306,3 +306,42 @@ def test_a_loop_that_dies_is_restarted_counted_and_reported(service: BillingServ
     assert service.beat()
     report = json.loads(redis.Redis.from_url(redis_server.url).get(HEALTH) or b"{}")
     assert report["problems"] == [] and report["parts"]["control"]["restarts"] == 1
+
+
+def _until(check: object, timeout: float = 5) -> None:
+    deadline = time.monotonic() + timeout
+    while not check() and time.monotonic() < deadline:  # type: ignore[operator]
+        time.sleep(0.05)
+
+
+def test_the_board_shows_the_laser_minimum_at_once_and_freezes_it_when_the_laser_is_unreachable(
+    service: BillingService, agent: Recorder, db: Session, redis_server: PrivateRedis
+) -> None:
+    from broker.messages import AgentStatus, MachineState
+
+    r = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    visit = open_visit(db, pepper=PEPPER, category="walk-in", name="Léa Martin", actor="t").visit
+    db.commit()
+    sim = AgentSim("pi-laser", "laser-1")
+    sim.granted(db, visit.id)
+    agent.publish(topics.agent_status("pi-laser"), encode(AgentStatus(True, 1, "1.0", ("laser-1",))), retain=True)
+    agent.publish(sim.topic, sim.session_started(visit=str(visit.id)))
+    assert acked(agent, sim.stream, 1)
+
+    def state(name: str, elapsed_s: int) -> None:
+        agent.publish(topics.machine_state("laser-1"), encode(MachineState(
+            machine="laser-1", state=name, wall_ns=time.time_ns(), session=sim.session, user="Léa",
+            elapsed_s=elapsed_s)), retain=True)  # fmt: skip
+
+    state("busy", 20)  # fired 20 s in, before any checkpoint: the 5-minute minimum is due
+    _until(lambda: r.hget("fabmeter:machine:laser-1", "cost_cents") == "250")
+    assert r.hget("fabmeter:machine:laser-1", "cost_cents") == "250"  # seed: 0,50 €/min, 5 min at least
+    state("offline", 400)  # the laser's controller stops answering
+    agent.publish(sim.topic, sim.checkpoint(400, 400))  # the agent still counts the time
+    assert acked(agent, sim.stream, 2)
+    time.sleep(0.5)  # several ticks of billing's housekeeping
+    fields = r.hgetall("fabmeter:machine:laser-1")
+    assert fields["cost_cents"] == "250" and fields["unreachable_since"] != ""
+    state("busy", 420)
+    _until(lambda: r.hget("fabmeter:machine:laser-1", "cost_cents") == "350")
+    assert r.hget("fabmeter:machine:laser-1", "cost_cents") == "350"  # 7 started minutes once it answers

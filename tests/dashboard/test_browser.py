@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import redis
+from flask import Flask
 from werkzeug.serving import make_server
 
 from billing.config import ServerConfig
@@ -20,7 +21,8 @@ from billing.live import LiveState
 from broker.messages import AgentStatus, MachineState
 from broker.services import PrivateRedis
 from dashboard import create_app
-from tests.dashboard.conftest import PASSWORD, write_config
+from tests.dashboard.conftest import PASSWORD, login, write_config
+from tests.dashboard.test_pages_i18n import pages, populate
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -31,10 +33,14 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def served(tmp_path: Path, ledger_path: Path, redis_server: PrivateRedis) -> Iterator[str]:
+def served_app(tmp_path: Path, ledger_path: Path, redis_server: PrivateRedis) -> Flask:
     config = ServerConfig.from_file(write_config(tmp_path, ledger_path, redis_server.url), environ={})
-    app = create_app({"FABMETER": config, "SSE_LIFETIME_S": 20.0, "SSE_BLOCK_MS": 500})
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    return create_app({"FABMETER": config, "SSE_LIFETIME_S": 20.0, "SSE_BLOCK_MS": 500})
+
+
+@pytest.fixture
+def served(served_app: Flask) -> Iterator[str]:
+    server = make_server("127.0.0.1", 0, served_app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
@@ -50,7 +56,7 @@ def page(served: str, request: pytest.FixtureRequest) -> Iterator[Any]:
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        page = browser.new_page(locale=request.param)
+        page = browser.new_page(locale=request.param, viewport={"width": 1280, "height": 800})
         page.set_default_timeout(10_000)
         yield page
         browser.close()
@@ -153,3 +159,62 @@ def test_a_company_is_created_at_check_in_and_its_invoice_paid_later(served: str
     row.locator("input[type=submit]").click()
     expect(page.locator(".flash")).to_have_text("Paiement de F-000001 enregistré.")
     expect(page.locator("#unpaid")).to_contain_text("Aucune facture n'attend son paiement.")
+
+
+SCREENS = [(390, 844), (800, 1280), (1280, 800)]  # a phone, a 10-inch tablet upright and lying
+# the header's links and buttons that do not fit on the screen (their text, to say which)
+HIDDEN_LINKS = """width => [...document.querySelectorAll('header.top a, header.top button')]
+    .filter(e => e.offsetParent !== null && e.getBoundingClientRect().right > Math.min(width,
+        e.closest('nav') ? e.closest('nav').getBoundingClientRect().right + 1 : width))
+    .map(e => e.textContent.trim())"""
+
+
+def test_every_page_fits_a_phone_and_a_tablet_without_scrolling_sideways(
+    served: str, served_app: Flask, page: Any, redis_server: PrivateRedis
+) -> None:
+    """The document is never wider than the screen: tables scroll in their own box or become cards."""
+    client = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    desk = create_app({"FABMETER": served_app.config["FABMETER"], "REDIS": client, "WTF_CSRF_ENABLED": False})
+    admin = desk.test_client()  # the same ledger and Redis, without CSRF, to set the day up
+    assert login(admin).status_code == 302
+    with desk.extensions["fabmeter.store"].session() as db:
+        site = populate(db, admin, client)
+    urls = [url for url in pages(served_app, site) if admin.get(url).mimetype == "text/html"]  # not the CSVs
+    page.goto(served + "/login")
+    page.fill("#username", "alice")
+    page.fill("#password", PASSWORD)
+    page.click("#submit")
+    too_wide = []
+    for width, height in SCREENS:
+        page.set_viewport_size({"width": width, "height": height})
+        for url in urls:
+            page.goto(served + url, wait_until="load")
+            document = page.evaluate("document.documentElement.scrollWidth")
+            header = page.evaluate("document.querySelector('header.top').getBoundingClientRect().height")
+            hidden = page.evaluate(HIDDEN_LINKS, width)
+            if document > width or header > 70 or hidden:
+                too_wide.append((width, url, document, round(header), hidden))
+    assert len(urls) >= 15
+    assert too_wide == [], f"(screen, page, document width, header height, links cut off): {too_wide}"
+
+
+def test_a_live_update_changes_the_text_without_replacing_the_card(served: str, page: Any,
+                                                                   redis_server: PrivateRedis) -> None:  # fmt: skip
+    from playwright.sync_api import expect
+
+    live = LiveState(redis.Redis.from_url(redis_server.url, decode_responses=True))
+    live.status("pi-printer", AgentStatus(online=True, bdseq=1, version="1", machines=("printer-1",)))
+    live.state(MachineState(machine="printer-1", state="printing", wall_ns=0, job="boat.gcode", progress=37.0,
+                            session=SESSION, user="Camille"))  # fmt: skip
+    page.goto(served + "/login")
+    page.fill("#username", "bob")
+    page.fill("#password", PASSWORD)
+    page.click("#submit")
+    page.goto(served + "/live/")
+    expect(page.locator("#link")).to_have_class(re.compile(r"\bok\b"))
+    page.evaluate("window.keptTitle = document.querySelector('#card-printer-1 h2')")
+    live.state(MachineState(machine="printer-1", state="printing", wall_ns=0, job="boat.gcode", progress=52.0,
+                            session=SESSION, user="Camille"))  # fmt: skip
+    expect(page.locator("#card-printer-1 .progress-text")).to_have_text("52 %")
+    assert page.evaluate("window.keptTitle === document.querySelector('#card-printer-1 h2')")  # not replaced
+    assert page.evaluate("document.querySelector('#card-printer-1 progress').value") == 52

@@ -74,7 +74,7 @@ def test_a_badge_held_by_another_open_visit_is_a_form_error(staff: FlaskClient, 
     check_in(staff, badge="0A1B2C3D")
     response = staff.post("/desk/check-in", data={"category": "walk-in", "badge": "0a1b2c3d"})
     assert response.status_code == 400
-    assert "already bound to open visit" in response.text
+    assert "ce badge est déjà lié à la visite ouverte" in response.text
     assert db.query(Visit).count() == 1
 
 
@@ -152,15 +152,15 @@ def test_a_running_print_blocks_the_close_and_the_visit_can_wait(staff: FlaskCli
     visit_id = new_visit(db)
     _running_print(db, visit_id)
     page = staff.get(f"/desk/visit/{visit_id}").text
-    assert "waiting for the print" in page and "boat.gcode" in page
+    assert "attend boat.gcode sur Imprimante 3D Prusa, fin à" in page
     assert 'id="refresh"' in page and "visit.js" in page  # follows the print until it ends
     response = close(staff, visit_id, "cash")
-    assert response.status_code == 400 and "cannot be closed" in response.text
+    assert response.status_code == 400 and "ne peut pas encore être clôturée : attend boat.gcode" in response.text
     assert staff.post(f"/desk/visit/{visit_id}/waiting").status_code == 302
     db.expire_all()
     assert db.get(Visit, visit_id).state == "waiting"  # type: ignore[union-attr]
     desk = staff.get("/desk/").text
-    assert "boat.gcode" in desk and "printer-1" in desk
+    assert "attend boat.gcode sur Imprimante 3D Prusa" in desk and ">printer-1<" not in desk
 
 
 def test_an_unclaimed_job_is_attached_at_the_desk(staff: FlaskClient, db: Session) -> None:
@@ -252,7 +252,7 @@ def test_check_in_defaults_to_walk_in_and_checks_the_badge_uid(staff: FlaskClien
     form = staff.get("/desk/check-in").text
     assert re.search(r'<option selected value="walk-in">|<option value="walk-in" selected>', form), form
     refused = staff.post("/desk/check-in", data={"category": "walk-in", "badge": "not a badge!"})
-    assert refused.status_code == 400 and "not a badge UID" in refused.text
+    assert refused.status_code == 400 and "pas un numéro de badge" in refused.text
     assert db.query(Visit).count() == 0
     visit_id, _pin = check_in(staff, with_pin="", badge="04:a2:b3:c4")
     visit = db.get(Visit, visit_id)
@@ -302,6 +302,8 @@ def test_without_redis_the_pin_is_still_shown_once(make_app: Callable[..., Flask
     assert posted.status_code == 303
     assert 'id="pin"' in client.get(posted.headers["Location"]).text
     assert 'id="pin"' not in client.get(posted.headers["Location"]).text
+
+
 def test_filament_known_after_the_close_waits_on_the_desk_until_dealt_with(staff: FlaskClient, db: Session) -> None:
     from billing.filament import correct_filament
     from billing.visits import close_visit
@@ -324,3 +326,21 @@ def test_filament_known_after_the_close_waits_on_the_desk_until_dealt_with(staff
     assert staff.post("/desk/filament/999/dealt").status_code == 404
     entry = db.query(AuditEntry).filter_by(action="filament_correction_dealt").one()
     assert (entry.actor, entry.subject) == ("bob", f"session {session.id}")
+
+
+def test_the_visit_page_counts_the_laser_minimum_as_the_board_does(staff: FlaskClient, db: Session,
+                                                                   redis_client: Any) -> None:  # fmt: skip
+    from billing.live import LiveState
+    from broker.messages import AgentStatus, MachineState
+
+    visit_id = new_visit(db)
+    session_id = "6f0c2a3e-0000-4000-8000-000000000009"
+    db.add(UsageSession(id=session_id, agent="pi-laser", machine_id="laser-1", visit_id=visit_id))
+    db.commit()
+    page = staff.get(f"/desk/visit/{visit_id}").text
+    assert re.search(r'data-label="Coût actuel">0,00\s€<', page)  # not fired yet
+    live = LiveState(redis_client)
+    live.status("pi-laser", AgentStatus(online=True, bdseq=1, version="1", machines=("laser-1",)))
+    live.state(MachineState(machine="laser-1", state="busy", wall_ns=0, session=session_id, elapsed_s=20))
+    page = staff.get(f"/desk/visit/{visit_id}").text
+    assert re.search(r'data-label="Coût actuel">2,50\s€<', page)  # seed: 5 minutes at least, 0,50 €/min

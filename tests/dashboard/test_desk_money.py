@@ -27,7 +27,7 @@ def test_a_discount_beyond_the_total_is_refused_on_the_form(staff: FlaskClient, 
     _item(staff, visit_id, "plywood-3mm", "1")
     response = staff.post(f"/desk/visit/{visit_id}/discount",
                           data={"discount-amount": "80", "discount-reason": "erreur"})  # fmt: skip
-    assert response.status_code == 400 and "more than the visit&#39;s total (4,50 €)" in response.text
+    assert response.status_code == 400 and "dépasse le total de la visite (4,50 €)" in response.text
     visit = db.get(Visit, visit_id)
     assert visit is not None and [line.kind for line in visit.lines] == ["item"]
 
@@ -68,7 +68,7 @@ def test_closing_asks_for_a_method_then_confirms_the_amount(staff: FlaskClient, 
     _item(staff, visit_id, "mdf-3mm", "1")  # the total moved after the confirmation was shown
     stale = staff.post(f"/desk/visit/{visit_id}/close", data={"close-payment_method": "card",
                                                               "close-confirm": "yes", "close-expected": "900"})  # fmt: skip
-    assert stale.status_code == 400 and "total changed" in stale.text
+    assert stale.status_code == 400 and "le total a changé" in stale.text
     assert close(staff, visit_id, "card").status_code == 302
 
 
@@ -84,7 +84,7 @@ def test_part_card_part_cash(staff: FlaskClient, db: Session) -> None:
     too_much = new_visit(db)
     _item(staff, too_much, "mdf-3mm", "1")
     refused = close(staff, too_much, "card", **{"close-second_method": "cash", "close-second_amount": "5"})
-    assert refused.status_code == 400 and "more than 0,00" in refused.text
+    assert refused.status_code == 400 and "dépasser 0,00" in refused.text
 
 
 def test_one_plate_is_credited_from_the_visit_page_and_printed(

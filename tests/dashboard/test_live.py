@@ -137,3 +137,75 @@ def test_a_pin_pad_slowed_by_wrong_pins_shows_on_its_card_until_it_listens_again
     assert 'class="pin-wait"' in card and "7 PIN faux" in card
     live.pin_wait("laser-1", None)
     assert 'class="pin-wait"' not in staff.get("/live/").text
+
+
+def card_of(page: str, machine: str) -> str:
+    card = page[page.rindex("<article", 0, page.index(f'id="card-{machine}"')) :]
+    return card[: card.index("</article>")].replace("\u202f", " ").replace("\xa0", " ")
+
+
+def online(live: LiveState, agent: str, machine: str, up: bool = True) -> None:
+    live.status(agent, AgentStatus(online=up, bdseq=1, version="1", machines=(machine,)))
+
+
+def test_a_badge_session_on_a_resting_laser_says_in_use_by_whom_since_when(staff: FlaskClient, live: LiveState) -> None:
+    online(live, "pi-laser", "laser-1")
+    live.state(MachineState(machine="laser-1", state="idle", wall_ns=0, session=SESSION, user="Camille Martin",
+                            elapsed_s=960))  # fmt: skip
+    live.cost("laser-1", SESSION, 250, claimed=True)
+    card = card_of(staff.get("/live/").text, "laser-1")
+    assert "state-busy" in card and ">en marche<" in card and "libre" not in card
+    assert "Camille Martin" in card and "depuis 08:44" in card  # NOW (09:00 in Europe/Paris) - 16 min
+    assert "2,50 €" in card
+
+
+def test_an_unclaimed_session_says_so_with_the_attach_link_one_click_away(staff: FlaskClient, live: LiveState) -> None:
+    online(live, "pi-sewing", "sewing-1")
+    live.state(MachineState(machine="sewing-1", state="busy", wall_ns=0, session=SESSION, elapsed_s=960))
+    live.cost("sewing-1", SESSION, None, claimed=False)
+    card = card_of(staff.get("/live/").text, "sewing-1")
+    assert "state-unclaimed" in card and "personne ne l&#39;a réclamée" in card
+    assert f'href="/desk/attach/{SESSION}"' in card and "Rattacher à une visite" in card
+    attach = staff.get(f"/desk/attach/{SESSION}")
+    assert attach.status_code == 404  # billing has no such session: the page does not invent one
+
+
+def test_the_cost_of_an_unreachable_machine_is_frozen_and_says_since_when(staff: FlaskClient, live: LiveState) -> None:
+    printing(live)
+    live.state(MachineState(machine="printer-1", state="offline", wall_ns=0, session=SESSION, user="Camille"))
+    live.cost("printer-1", SESSION, 999)
+    card = card_of(staff.get("/live/").text, "printer-1")
+    assert "state-offline" in card and "la machine ne répond plus depuis le 15/01/2027 09:00" in card
+    assert "2,40 €" in card and "9,99" not in card and "figé depuis 09:00" in card
+
+
+def test_out_of_service_and_the_last_refusal_are_shown(staff: FlaskClient, live: LiveState,
+                                                       redis_client: Any) -> None:  # fmt: skip
+    """The contract with the engineer who adds out-of-service and training refusals: two JSON fields."""
+    online(live, "pi-laser", "laser-1")
+    live.state(MachineState(machine="laser-1", state="idle", wall_ns=0))
+    redis_client.hset("fabmeter:machine:laser-1", mapping={
+        "out_of_service": json.dumps({"reason": "lens", "message": "lentille fêlée", "since": "2027-01-15T08:30:00+00:00"}),
+        "last_refusal": json.dumps({"reason": "training", "message": "formation laser requise",
+                                    "at": "2027-01-15T08:55:00+00:00"}),
+    })  # fmt: skip
+    card = card_of(staff.get("/live/").text, "laser-1")
+    assert "state-out_of_service" in card and ">hors service<" in card
+    assert "Hors service depuis le 15/01/2027 09:30 : lentille fêlée" in card
+    assert "Refus à 09:55 : formation laser requise" in card
+
+
+@pytest.mark.parametrize(
+    ("fields", "shown"),
+    [
+        ({"online": "1", "state": "idle"}, "idle"),
+        ({"online": "1", "state": "idle", "pin_wait_until": "1800000030"}, "locked"),
+        ({"online": "1", "state": "busy", "session": "s", "unclaimed": "1"}, "unclaimed"),
+        ({"online": "1", "state": "idle", "session": "s"}, "busy"),
+        ({"online": "1", "state": "offline", "session": "s", "unclaimed": "1"}, "offline"),
+        ({"online": "0", "state": "busy", "session": "s", "out_of_service": '{"reason": "x"}'}, "out_of_service"),
+        ({"online": "1", "state": "idle", "out_of_service": "not json"}, "idle"),
+    ],
+)
+def test_what_a_card_says_first(fields: dict[str, str], shown: str) -> None:
+    assert machine_card({"machine": "m"} | fields).shown_state == shown
