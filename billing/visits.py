@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from billing.audit import audit
-from billing.credentials import bind_badge, deactivate_visit_credentials, issue_pin
+from billing.credentials import badge_hash, bind_badge, deactivate_visit_credentials, issue_pin
 from billing.errors import InvalidOperation, NotFound
 from billing.models import PAYMENT_METHODS, ChargeLine, Customer, UsageSession, Visit, utcnow
 from billing.money import euros, format_eur, to_cents
@@ -93,10 +93,16 @@ def open_visit(
     pin_digits: int = 6,
     now: datetime | None = None,
 ) -> CheckIn:
-    """Check a visitor in: anonymous or named, with a PIN (shown once) and/or a loan badge."""
+    """Check a visitor in: anonymous or named, with a PIN (shown once) and/or a badge.
+
+    A badge that is a customer's own (``Customer.badge_hash``) names the visit's customer, whose
+    qualifications come with them; any other badge is a loan badge and names nobody.
+    """
     customer = db.get(Customer, customer_id) if customer_id is not None else None
     if customer_id is not None and customer is None:
         raise NotFound(f"no customer {customer_id}")
+    if customer is None and badge_uid:
+        customer = db.scalar(select(Customer).where(Customer.badge_hash == badge_hash(pepper, badge_uid)))
     label = (name or "").strip() or (customer.name or customer.company_name if customer else None)
     visit = Visit(category=category_by_code(db, category), customer=customer, label=label or "…",
                   opened_at=now or utcnow())  # fmt: skip
