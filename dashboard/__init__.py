@@ -25,7 +25,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from billing.config import ConfigError, ServerConfig
 from billing.ledger.seals import open_segment
 from billing.models import utcnow
-from dashboard import admin, auth, desk, formats, live, receipts, reports, store
+from dashboard import admin, auth, desk, formats, live, machines, receipts, reports, store
 from dashboard.errors import SetupError
 
 SHIFT = timedelta(hours=10)
@@ -88,7 +88,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     formats.install(app)
     CSRFProtect(app)
     auth.install(app)
-    for blueprint in (live.bp, desk.bp, admin.bp, reports.bp):
+    for blueprint in (live.bp, desk.bp, admin.bp, reports.bp, machines.bp):
         app.register_blueprint(blueprint)
     _routes(app)
     return app

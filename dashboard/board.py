@@ -42,6 +42,9 @@ class Card:
     updated: datetime | None
     pin_wait_until: datetime | None = None  # the PIN pad ignores PINs until then (wrong PINs)
     pin_failures: int = 0
+    out_of_service: dict[str, str] | None = None  # {"reason", "since"} while staff keep it out
+    last_refusal: dict[str, str] | None = None  # {"reason" (a code), "message", "at"}
+    upkeep_due: tuple[str, ...] = ()  # "entretien toutes les 200 h : 212 h"
 
     @property
     def shown_state(self) -> str:
@@ -81,6 +84,22 @@ def _temperatures(text: str | None) -> tuple[Temperature, ...]:
     )
 
 
+def _json_object(text: str | None) -> dict[str, str] | None:
+    try:
+        found = json.loads(text) if text else None
+    except ValueError:
+        return None
+    return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else None
+
+
+def _warnings(text: str | None) -> tuple[str, ...]:
+    try:
+        found = json.loads(text) if text else []
+    except ValueError:
+        return ()
+    return tuple(str(w) for w in found) if isinstance(found, list) else ()
+
+
 def machine_card(fields: dict[str, str], name: str | None = None) -> Card:
     """A card from a machine's hash; ``ends_at`` = last update + remaining seconds."""
     updated = _moment(fields.get("updated"))
@@ -97,6 +116,8 @@ def machine_card(fields: dict[str, str], name: str | None = None) -> Card:
         cost_cents=_int(fields.get("cost_cents")), offline_since=_moment(fields.get("offline_since")),
         updated=updated, pin_wait_until=_moment(fields.get("pin_wait_until")),
         pin_failures=_int(fields.get("pin_failures")) or 0,
+        out_of_service=_json_object(fields.get("out_of_service")),
+        last_refusal=_json_object(fields.get("last_refusal")), upkeep_due=_warnings(fields.get("upkeep_due")),
     )  # fmt: skip
 
 

@@ -7,6 +7,7 @@ Every change goes through a billing function (``billing.visits``, ``billing.cata
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -22,10 +23,12 @@ from billing.credentials import checked_badge_uid, locked_credentials, unlock_cr
 from billing.errors import BillingError, InvalidOperation, NotFound
 from billing.lines import corrections, reduce_line, remove_line
 from billing.lockouts import lift, slowed_terminals
-from billing.models import Category, Credential, Machine, Visit, utcnow
+from billing.models import Category, Credential, Machine, Qualification, Visit, utcnow
 from billing.money import parse_decimal, to_cents
 from billing.payments import payments_for, split
 from billing.presentation import quantity_text
+from billing.qualifications import grant
+from billing.upkeep import counters, due
 from billing.visits import (
     add_discount,
     closable,
@@ -45,6 +48,7 @@ from dashboard.forms import (
     CorrectLineForm,
     CreditNoteForm,
     DiscountForm,
+    GrantForm,
     ItemForm,
 )
 from dashboard.store import ledger
@@ -59,9 +63,11 @@ def actor() -> str:
 @bp.route("/")
 def index() -> ResponseReturnValue:
     db = ledger()
+    machines = db.scalars(select(Machine).where(Machine.active).order_by(Machine.name)).all()
     return render_template("desk/index.html", visits=list_open_visits(db),
                            unassigned=unassigned_sessions(db), slowed=slowed_terminals(db, utcnow()),
-                           locked=locked_credentials(db))  # fmt: skip
+                           locked=locked_credentials(db),
+                           machines=[(m, due(m, counters(db, m.id))) for m in machines])  # fmt: skip
 
 
 @bp.route("/terminal/<terminal>/lift", methods=["POST"])
@@ -122,7 +128,10 @@ def _forms(visit_id: int) -> dict[str, Any]:
         (str(line.id), f"{line.description} ({quantity_text(str(line.quantity))} {line.unit})".strip())
         for line in (visit.lines if visit else [])
     ]
-    return {"item_form": item, "discount_form": DiscountForm(prefix="discount"),
+    grant_form = GrantForm(prefix="grant")
+    grant_form.qualification.choices = [(q.code, q.name) for q in db.scalars(
+        select(Qualification).where(Qualification.active).order_by(Qualification.name))]  # fmt: skip
+    return {"item_form": item, "discount_form": DiscountForm(prefix="discount"), "grant_form": grant_form,
             "attach_form": attach, "close_form": CloseForm(prefix="close"),
             "correct_form": correct, "credit_form": CreditNoteForm(prefix="credit"),
             "action_form": ActionForm()}  # fmt: skip
@@ -177,6 +186,25 @@ def item(visit_id: int) -> ResponseReturnValue:
     except BillingError as err:
         return _refused(visit_id, form, err, "item_form")
     return _done(visit_id, _("Item added."))
+
+
+@bp.route("/visit/<int:visit_id>/qualify", methods=["POST"])
+def qualify(visit_id: int) -> ResponseReturnValue:
+    """Grant a training: to the visit's customer (kept across visits), or supervised for this visit."""
+    form = _forms(visit_id)["grant_form"]
+    if not form.validate_on_submit():
+        return _visit_page(visit_id, 400, grant_form=form)
+    db = ledger()
+    visit = get_visit(db, visit_id)
+    for_visit = form.supervised.data or visit.customer_id is None
+    expires = utcnow() + timedelta(days=form.days.data) if form.days.data else None
+    try:
+        grant(db, form.qualification.data, actor=actor(), expires_at=expires,
+              customer_id=None if for_visit else visit.customer_id, visit_id=visit_id if for_visit else None)  # fmt: skip
+        db.commit()
+    except BillingError as err:
+        return _refused(visit_id, form, err, "grant_form")
+    return _done(visit_id, _("Training granted."))
 
 
 @bp.route("/visit/<int:visit_id>/discount", methods=["POST"])

@@ -258,3 +258,33 @@ class PeriodForm(Form):
     step = SelectField(_l("Per"), choices=[("day", _l("day")), ("month", _l("month"))], default="day")
     by = SelectField(_l("By"), choices=[("machine", _l("machine")), ("category", _l("category")),
                                          ("payment", _l("payment method"))], default="machine")  # fmt: skip
+
+
+class OutOfServiceForm(Form):
+    reason = StringField(_l("Reason"), validators=[DataRequired(), Length(max=300)])
+    submit = SubmitField(_l("Put out of service"))
+
+
+class ServiceRecordForm(Form):
+    what = StringField(_l("What was done"), validators=[DataRequired(), Length(max=2000)])
+    submit = SubmitField(_l("Record the service"))
+
+
+class ThresholdsForm(Form):
+    hours = IntegerField(_l("Service every (busy hours)"), validators=[Optional(), NumberRange(1, 999999)])
+    jobs = IntegerField(_l("Service every (jobs)"), validators=[Optional(), NumberRange(1, 999999)])
+    metres = IntegerField(_l("Service every (metres of filament)"), validators=[Optional(), NumberRange(1, 999999)])
+    submit = SubmitField(_l("Save the thresholds"))
+
+
+class QualificationForm(Form):
+    code = StringField(_l("Qualification code"), validators=[DataRequired(), IDENT, Length(max=40)])
+    name = StringField(_l("Training required (name)"), validators=[DataRequired(), Length(max=120)])
+    submit = SubmitField(_l("Require this training"))
+
+
+class GrantForm(Form):
+    qualification = SelectField(_l("Qualification"), validators=[DataRequired()])
+    supervised = BooleanField(_l("Supervised session, this visit only"))
+    days = IntegerField(_l("Valid for (days, empty: no expiry)"), validators=[Optional(), NumberRange(1, 36600)])
+    submit = SubmitField(_l("Grant"))
