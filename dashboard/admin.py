@@ -19,7 +19,16 @@ from sqlalchemy.orm import Session
 
 from billing.audit import audit
 from billing.errors import BillingError
-from billing.models import AuditEntry, CatalogueItem, Category, Machine, Material, StaffUser, Tariff
+from billing.models import (
+    AuditEntry,
+    CatalogueItem,
+    Category,
+    Machine,
+    Material,
+    Qualification,
+    StaffUser,
+    Tariff,
+)
 from billing.money import to_cents
 from billing.tariffs import category_by_code, current_version, set_tariff
 from dashboard import staff
@@ -158,8 +167,12 @@ def items(row_id: int | None = None) -> ResponseReturnValue:
     db = ledger()
     row = _get(CatalogueItem, row_id) if row_id else None
     form = ItemAdminForm(obj=row)
+    trainings = {str(q.id): q for q in db.scalars(select(Qualification).where(Qualification.active))}
+    form.grants.choices = [("", "—")] + [(key, q.name) for key, q in trainings.items()]
     if row is not None and not form.is_submitted():
         form.price.data = row.price
+        form.grants.data = str(row.grants_qualification_id or "")
+        form.validity_days.data = row.grants_validity_days
     if form.validate_on_submit():
         if _code_taken(db, CatalogueItem, form.code.data, row):
             form.code.errors.append(_("This code is taken."))
@@ -167,6 +180,9 @@ def items(row_id: int | None = None) -> ResponseReturnValue:
             target = row or CatalogueItem()
             target.code, target.name, target.unit = form.code.data, form.name.data, form.unit.data
             target.price_cents, target.active = to_cents(Decimal(form.price.data)), bool(form.active.data)
+            granted = trainings.get(form.grants.data or "")
+            target.grants_qualification_id = granted.id if granted else None
+            target.grants_validity_days = form.validity_days.data if granted else None
             db.add(target)
             audit(db, actor(), "save_item", f"item {target.code}", f"{target.price_cents} cents")
             return _saved("admin.items", target.name)

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from billing.catalogue import active_items, add_item
 from billing.charges import attach_session, cost_so_far, unassigned_sessions
 from billing.credentials import checked_badge_uid, locked_credentials, unlock_credential
+from billing.customers import keep_person
 from billing.errors import BillingError, InvalidOperation, NotFound
 from billing.lines import corrections, reduce_line, remove_line
 from billing.lockouts import lift, slowed_terminals
@@ -50,6 +51,7 @@ from dashboard.forms import (
     DiscountForm,
     GrantForm,
     ItemForm,
+    KeepPersonForm,
 )
 from dashboard.store import ledger
 
@@ -132,6 +134,7 @@ def _forms(visit_id: int) -> dict[str, Any]:
     grant_form.qualification.choices = [(q.code, q.name) for q in db.scalars(
         select(Qualification).where(Qualification.active).order_by(Qualification.name))]  # fmt: skip
     return {"item_form": item, "discount_form": DiscountForm(prefix="discount"), "grant_form": grant_form,
+            "person_form": KeepPersonForm(prefix="person"),
             "attach_form": attach, "close_form": CloseForm(prefix="close"),
             "correct_form": correct, "credit_form": CreditNoteForm(prefix="credit"),
             "action_form": ActionForm()}  # fmt: skip
@@ -205,6 +208,20 @@ def qualify(visit_id: int) -> ResponseReturnValue:
     except BillingError as err:
         return _refused(visit_id, form, err, "grant_form")
     return _done(visit_id, _("Training granted."))
+
+
+@bp.route("/visit/<int:visit_id>/person", methods=["POST"])
+def person(visit_id: int) -> ResponseReturnValue:
+    """Keep the visitor as a person found again by their own badge (never a loan badge)."""
+    form = KeepPersonForm(prefix="person")
+    if not form.validate_on_submit():
+        return _visit_page(visit_id, 400, person_form=form)
+    try:
+        keep_person(ledger(), current_app.config["FABMETER"].pepper, visit_id, form.badge.data or "", actor=actor())
+        ledger().commit()
+    except BillingError as err:
+        return _refused(visit_id, form, err, "person_form")
+    return _done(visit_id, _("This person will be found again by their badge."))
 
 
 @bp.route("/visit/<int:visit_id>/discount", methods=["POST"])

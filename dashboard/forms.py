@@ -212,6 +212,9 @@ class ItemAdminForm(Form):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
     unit = StringField(_l("Unit"), default="pièce", validators=[DataRequired(), Length(max=20)])
     price = AmountField(_l("Price (€)"), [InputRequired()], places=2, minimum=Decimal(0), maximum=Decimal(100000))  # fmt: skip
+    grants = SelectField(_l("Selling it grants the training"), default="")
+    validity_days = IntegerField(_l("Training valid for (days, empty: no expiry)"),
+                                 validators=[Optional(), NumberRange(1, 36600)])  # fmt: skip
     active = BooleanField(_l("Active"), default=True)
     submit = SubmitField(_l("Save"))
 
@@ -288,3 +291,8 @@ class GrantForm(Form):
     supervised = BooleanField(_l("Supervised session, this visit only"))
     days = IntegerField(_l("Valid for (days, empty: no expiry)"), validators=[Optional(), NumberRange(1, 36600)])
     submit = SubmitField(_l("Grant"))
+
+
+class KeepPersonForm(Form):
+    badge = StringField(_l("Their own badge (scan or type)"), validators=[DataRequired(), Length(max=64)])
+    submit = SubmitField(_l("Keep this person"))

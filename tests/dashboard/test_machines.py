@@ -86,3 +86,33 @@ def test_the_board_card_shows_the_last_refusal_and_upkeep_due(staff: FlaskClient
     redis_client.sadd("fabmeter:machines", "laser-1")
     board = staff.get("/live/").text
     assert "Refusé : formation requise : découpe laser" in board and "entretien toutes les 200 h : 212 h" in board
+
+
+def test_a_person_kept_by_their_badge_brings_a_sold_training_to_the_next_visit(
+    admin: FlaskClient, db: Session
+) -> None:
+    from billing.models import CatalogueItem, Customer
+
+    admin.post("/machines/laser-1/qualification", data={"training-code": "laser", "training-name": "découpe laser"})
+    item = db.scalars(select(CatalogueItem).where(CatalogueItem.code == "training-laser")).one()
+    training = db.get(Machine, "laser-1").qualification_id  # type: ignore[union-attr]
+    sold = admin.post(f"/admin/items/{item.id}", data={"code": item.code, "name": item.name, "unit": item.unit,
+                                                       "price": "15,00", "grants": str(training),
+                                                       "validity_days": "365", "active": "y"})  # fmt: skip
+    assert sold.status_code == 302
+    visit = open_visit(db, pepper=PEPPER, category="walk-in", name="Léa", actor="t").visit
+    db.commit()
+    kept = admin.post(f"/desk/visit/{visit.id}/person", data={"person-badge": "0A1B2C3D"}, follow_redirects=True)
+    assert "Cette personne sera retrouvée grâce à son badge." in kept.text
+    admin.post(f"/desk/visit/{visit.id}/item", data={"item-item": "training-laser", "item-quantity": "1"})
+    db.expire_all()
+    person = db.scalars(select(Customer)).one()
+    row = db.scalars(select(QualificationGrant)).one()
+    assert (row.customer_id, row.visit_id, person.name) == (person.id, None, "Léa") and row.expires_at is not None
+    again = open_visit(db, pepper=PEPPER, category="walk-in", badge_uid="0A1B2C3D", actor="t").visit
+    assert again.customer_id == person.id
+    forgot = open_visit(db, pepper=PEPPER, category="walk-in", actor="t").visit  # checked in without the badge
+    db.commit()
+    admin.post(f"/desk/visit/{forgot.id}/person", data={"person-badge": "0a1b2c3d"})  # scanning it finds them
+    db.expire_all()
+    assert forgot.customer_id == person.id and len(db.scalars(select(Customer)).all()) == 1
