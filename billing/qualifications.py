@@ -117,6 +117,14 @@ def grant_for_sale(db: Session, line: ChargeLine, *, actor: str, now: datetime |
                  expires_at=now + timedelta(days=days) if days else None)  # fmt: skip
 
 
+def revoke_sold(db: Session, line: ChargeLine, *, actor: str) -> None:
+    """Revoke what a sold line granted, before the line goes (the grant stays, revoked, unlinked)."""
+    for row in db.scalars(select(QualificationGrant).where(QualificationGrant.line_id == line.id)):
+        revoke(db, row.id, actor=actor)
+        row.line_id = None
+    db.flush()
+
+
 def _valid(now: datetime) -> object:
     return (QualificationGrant.revoked_at.is_(None)
             & or_(QualificationGrant.expires_at.is_(None), QualificationGrant.expires_at > now))  # fmt: skip

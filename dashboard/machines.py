@@ -4,6 +4,7 @@
     POST /machines/laser-1/out             out of service, with a reason (board, desk)
     POST /machines/laser-1/back            back in service (audited)
     POST /machines/laser-1/service         record a service: the upkeep counters start again
+    POST /machines/laser-1/revoke/<grant>  take a qualification back
     POST /machines/laser-1/thresholds      admin: "entretien toutes les 200 h"
     POST /machines/laser-1/qualification   admin: the training this machine needs
 
@@ -23,7 +24,7 @@ from billing.downtime import put_back, take_out
 from billing.errors import BillingError
 from billing.live import LiveState, machine_key
 from billing.models import Machine, UsageSession
-from billing.qualifications import define, holders
+from billing.qualifications import define, holders, revoke
 from billing.upkeep import counters, due, record_service, service_log, set_thresholds
 from dashboard.board import machine_card
 from dashboard.forms import (
@@ -122,6 +123,20 @@ def service(machine_id: str) -> ResponseReturnValue:
         return _refused(machine, form, err, "service_form")
     LiveState(live()).upkeep(machine.id, due(machine, counters(ledger(), machine.id)))
     return _done(machine, _("Service recorded: the upkeep counters start again."))
+
+
+@bp.route("/<machine_id>/revoke/<int:grant_id>", methods=["POST"])
+def revoke_grant(machine_id: str, grant_id: int) -> ResponseReturnValue:
+    """Take a qualification back (it stays in the ledger, revoked, with who and when)."""
+    machine = _machine(machine_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        revoke(ledger(), grant_id, actor=actor())
+        ledger().commit()
+    except BillingError:
+        abort(404)
+    return _done(machine, _("Qualification taken back."))
 
 
 def _admin_only() -> None:

@@ -151,3 +151,19 @@ def test_out_of_service_refuses_everyone_and_putting_it_back_is_audited(db: Sess
     assert log == [("alice", "out_of_service", "aiguille cassée"), ("bob", "back_in_service", "was out: aiguille cassée")]
     with pytest.raises(InvalidOperation, match="say why"):
         take_out(db, "sewing-1", "   ", actor="alice")
+
+
+def test_a_training_line_taken_back_takes_its_qualification_back(
+    db: Session, pepper: str, laser: str, customer: Customer
+) -> None:
+    from billing.lines import remove_line
+
+    item = db.scalars(select(CatalogueItem).where(CatalogueItem.code == "training-laser")).one()
+    item.grants_qualification_id = db.get(Machine, "laser-1").qualification_id  # type: ignore[union-attr]
+    checked = open_visit(db, pepper=pepper, category="walk-in", actor="t", customer_id=customer.id, now=NOW)
+    assert checked.pin is not None
+    line = add_item(db, checked.visit.id, "training-laser", actor="alice", now=NOW)
+    assert both(db, pepper, "pin", checked.pin) == (None, None)
+    remove_line(db, line.id, "vendue par erreur", actor="alice")
+    db.commit()  # on PostgreSQL the grant must not point at the deleted line
+    assert both(db, pepper, "pin", checked.pin) == ("not_qualified", "not_qualified")

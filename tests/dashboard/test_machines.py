@@ -72,6 +72,9 @@ def test_an_admin_requires_a_training_and_the_desk_grants_a_supervised_session(
     row = db.scalars(select(QualificationGrant)).one()
     assert (row.visit_id, row.customer_id, row.granted_by) == (visit.id, None, "alice")  # anonymous: this visit only
     assert visit.label in admin.get("/machines/laser-1").text
+    admin.post(f"/machines/laser-1/revoke/{row.id}", follow_redirects=True)
+    db.expire_all()
+    assert row.revoked_by == "alice" and visit.label not in admin.get("/machines/laser-1").text
 
 
 def test_the_board_card_shows_the_last_refusal_and_upkeep_due(staff: FlaskClient, redis_client: Any,
