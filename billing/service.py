@@ -399,12 +399,12 @@ class BillingService:
         with self.factory() as db:
             wanted = {m.id: order(m) for m in db.scalars(select(Machine).where(Machine.active))}
         for machine, wanted_order in wanted.items():
-            if self._orders.get(machine) == wanted_order:
-                continue
-            self.control.publish(topics.machine_service(machine), encode(wanted_order), retain=True)
+            # the card is checked every tick (a restarted Redis forgets it), written only if it differs
             self.live.service(machine, wanted_order.reason if wanted_order.out_of_service else None,
                               wanted_order.since)  # fmt: skip
-            self._orders[machine] = wanted_order
+            if self._orders.get(machine) != wanted_order:
+                self.control.publish(topics.machine_service(machine), encode(wanted_order), retain=True)
+                self._orders[machine] = wanted_order
 
     def _show_upkeep(self) -> None:
         """Upkeep warnings on the board: machines past a threshold since their last service."""
