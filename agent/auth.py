@@ -35,25 +35,46 @@ class OfflineVerdict:
     reason: str
     digest: str
     entry: AllowEntry | None = None
+    code: str | None = None  # broker.messages.REFUSAL_CODES, on a refusal
+
+
+def _refused(code: str, reason: str, digest: str, entry: AllowEntry | None = None) -> OfflineVerdict:
+    return OfflineVerdict(False, reason, digest, entry, code)
+
+
+def qualification_lacking(allowlist: Allowlist, entry: AllowEntry, machine: str, now_s: float,
+                          synced: bool) -> str | None:  # fmt: skip
+    """The refusal message when ``machine`` needs a qualification the entry does not hold (now)."""
+    code = allowlist.requires.get(machine)
+    if code is None:
+        return None
+    until = entry.qualified.get(code)
+    if until is not None and not (synced and until <= now_s):  # without a synced clock expiry cannot be told
+        return None
+    return f"formation requise : {allowlist.qualification_names.get(code, code)}"
 
 
 def offline_verdict(
     allowlist: Allowlist | None, cred: Credential, *, now_s: float, synced: bool, spent_cents: int,
     digest: str | None = None,
 ) -> OfflineVerdict:  # fmt: skip
-    """Accept only a listed, unexpired entry for this machine, while offline spending is under the cap."""
+    """Accept only a listed, unexpired entry for this machine, qualified for it if it needs that,
+    while offline spending is under the cap."""
     if allowlist is None:
-        return OfflineVerdict(False, "no allow-list received yet", digest="-")
+        return _refused("not_listed", "no allow-list received yet", "-")
     digest = digest or list_digest(allowlist, cred.kind, cred.secret)
     entry = next((e for e in allowlist.entries if e.credential == digest and e.kind == cred.kind), None)
     if entry is None:
-        return OfflineVerdict(False, "not on the allow-list", digest)
+        return _refused("not_listed", "not on the allow-list", digest)
     if synced and entry.expires <= now_s:  # without a synced clock expiry cannot be told
-        return OfflineVerdict(False, "allow-list entry expired", digest, entry)
+        return _refused("expired", "allow-list entry expired", digest, entry)
     if entry.machines and cred.machine not in entry.machines:
-        return OfflineVerdict(False, "not allowed on this machine", digest, entry)
+        return _refused("not_open", "not allowed on this machine", digest, entry)
+    lacking = qualification_lacking(allowlist, entry, cred.machine, now_s, synced)
+    if lacking is not None:
+        return _refused("not_qualified", lacking, digest, entry)
     if spent_cents >= allowlist.credit_cap_cents:
-        return OfflineVerdict(False, "offline credit cap reached", digest, entry)
+        return _refused("credit_cap", "offline credit cap reached", digest, entry)
     return OfflineVerdict(True, "on the allow-list", digest, entry)
 
 

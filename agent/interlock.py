@@ -35,18 +35,33 @@ class Interlock:
         self._relay.close()
 
 
+# (blinks, seconds each): what a person at the machine sees and hears
+ACCEPTED = (1, 0.8)
+REFUSED = (3, 0.15)
+REFUSAL_PATTERNS = {
+    "not_qualified": (2, 0.5),  # two long: "you need the training first"
+    "out_of_service": (6, 0.08),  # a fast flutter: the machine itself is off
+}
+
+
+def refusal_pattern(code: str | None) -> tuple[int, float]:
+    return REFUSAL_PATTERNS.get(code or "", REFUSED)
+
+
 class Feedback:
-    """An LED and a buzzer (either may be absent): one long blink for yes, three short for no."""
+    """An LED and a buzzer (either may be absent): one long blink for yes, three short for no,
+    two long for "training required", a fast flutter for "out of service" (``REFUSAL_PATTERNS``).
+    """
 
     def __init__(self, led_pin: Any = None, buzzer_pin: Any = None, *, pin_factory: Any = None) -> None:
         self._led = LED(led_pin, pin_factory=pin_factory) if led_pin else None
         self._buzzer = Buzzer(buzzer_pin, pin_factory=pin_factory) if buzzer_pin else None
 
     def accepted(self) -> None:
-        self._signal(1, 0.8)
+        self._signal(*ACCEPTED)
 
-    def refused(self) -> None:
-        self._signal(3, 0.15)
+    def refused(self, code: str | None = None) -> None:
+        self._signal(*refusal_pattern(code))
 
     def _signal(self, times: int, seconds: float) -> None:
         if self._led:

@@ -29,7 +29,15 @@ from agent.outbox import Outbox
 from broker import messages, topics
 from broker.connection import new_client
 from broker.errors import BadMessage
-from broker.messages import Ack, AgentStatus, Allowlist, AuthRequest, AuthResponse, Command
+from broker.messages import (
+    Ack,
+    AgentStatus,
+    Allowlist,
+    AuthRequest,
+    AuthResponse,
+    Command,
+    ServiceOrder,
+)
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +74,13 @@ class Link:
         self._next = self._acked + 1
         raw = store.get("allowlist")
         self._allowlist = _decode_allowlist(raw.encode()) if raw else None
+        # the last service order of each machine: an agent booting without a network still obeys it
+        self._orders: dict[str, ServiceOrder] = {}
+        for machine in self._machines:
+            saved = store.get(f"service:{machine}")
+            if saved:
+                self._orders[machine] = messages.decode(ServiceOrder, saved)
+        self._orders_raw: dict[str, bytes] = {}
         store.close()
         self._client = self._make_client()
         self._publisher = threading.Thread(target=self._publish_loop, name="outbox-publisher", daemon=True)
@@ -114,6 +129,10 @@ class Link:
     def allowlist(self) -> Allowlist | None:
         return self._allowlist
 
+    def service_order(self, machine: str) -> ServiceOrder | None:
+        """The machine's last order from billing (out of service or not), if one ever came."""
+        return self._orders.get(machine)
+
     def wake(self) -> None:
         with self._cond:
             self._cond.notify_all()
@@ -138,6 +157,8 @@ class Link:
             log.info("connected to the broker at %s:%s", self.config.mqtt.host, self.config.mqtt.port)
             for kind in ("ack", "auth_resp", "allowlist", "cmd"):
                 client.subscribe(topics.build(kind, self.agent), qos=1)
+            for machine in self._machines:
+                client.subscribe(topics.machine_service(machine), qos=1)
             status = AgentStatus(online=True, bdseq=self._bdseq, version=self._version, machines=self._machines)
             client.publish(topics.agent_status(self.agent), messages.encode(status), qos=1, retain=True)
             with self._cond:
@@ -170,7 +191,7 @@ class Link:
         try:
             kind = topics.parse(msg.topic).kind
             handler = {"ack": self._got_ack, "cmd": self._got_cmd, "allowlist": self._got_allowlist,
-                       "auth_resp": self._got_auth}.get(kind)  # fmt: skip
+                       "auth_resp": self._got_auth, "service": self._got_service}.get(kind)  # fmt: skip
             if handler:
                 handler(msg)
         except BadMessage as err:
@@ -204,6 +225,19 @@ class Link:
             self._allowlist, self._allowlist_raw = allowlist, bytes(msg.payload)
             self._cond.notify_all()
 
+    def _got_service(self, msg: mqtt.MQTTMessage) -> None:
+        order = messages.decode(ServiceOrder, msg.payload)
+        if order.machine != topics.parse(msg.topic).id or order.machine not in self._machines:
+            log.warning("a service order for %s on %s ignored", order.machine, msg.topic)
+            return
+        if order != self._orders.get(order.machine):
+            log.info("%s is %s", order.machine, f"out of service: {order.reason}" if order.out_of_service
+                     else "in service")  # fmt: skip
+        with self._cond:
+            self._orders[order.machine] = order
+            self._orders_raw[order.machine] = bytes(msg.payload)
+            self._cond.notify_all()
+
     def _got_auth(self, msg: mqtt.MQTTMessage) -> None:
         response = messages.decode(AuthResponse, msg.payload)
         correlation = getattr(msg.properties, "CorrelationData", None)
@@ -232,6 +266,7 @@ class Link:
         with self._cond:
             acked, resend, allowlist = self._acked, self._resend_from, self._allowlist_raw
             self._resend_from, self._allowlist_raw = None, None
+            orders, self._orders_raw = self._orders_raw, {}
             if resend is not None:
                 self._next = min(self._next, resend)
         if acked > self._deleted:
@@ -240,6 +275,8 @@ class Link:
             self.stats["acked"] += gone
         if allowlist is not None:
             store.put("allowlist", allowlist.decode())
+        for machine, raw in orders.items():
+            store.put(f"service:{machine}", raw.decode())
         sent = self._fill_window(store)
         self._resend_if_stalled(store)
         if not sent:

@@ -42,7 +42,7 @@ from agent.sessions import (
 )
 from agent.snapshot import MachineSnapshot, Now
 from broker import messages
-from broker.messages import AuthRequest, MachineState, OfflineAuth
+from broker.messages import AuthRequest, MachineState, OfflineAuth, Refusal
 from broker.services import stop_on_signals
 from broker.systemd import notify
 
@@ -82,6 +82,7 @@ class Agent:
         # visit -> machine -> seconds used offline; kept in the outbox so a restart cannot reset the cap
         self._offline_s: dict[str, dict[str, float]] = json.loads(self.outbox.get("offline_spent") or "{}")
         self._holder_key = self._load_holder_key()
+        self._refusals: dict[str, Refusal] = {}  # machine -> the last refusal there, shown in its state
         self.stopping = threading.Event()
 
     def _load_holder_key(self) -> bytes:
@@ -147,9 +148,16 @@ class Agent:
 
     def _poll(self, machine: str) -> None:
         snap = self._snapshot(machine)
-        track, events = advance(self.tracks[machine], snap, self.now(), self._rules(machine))
+        now = self.now()
+        track, events = advance(self.tracks[machine], snap, now, self._rules(machine))
         self._commit(track, events)
+        if self.out_of_service(machine) and track.session and not _running(track):
+            self._commit(*end_session(track, now, "out_of_service"))  # the order applies at this idle
         self._publish_state(snap)
+
+    def out_of_service(self, machine: str) -> bool:
+        order = self.link.service_order(machine)
+        return bool(order and order.out_of_service)
 
     def _snapshot(self, machine: str) -> MachineSnapshot:
         try:
@@ -192,6 +200,7 @@ class Agent:
             elapsed_s=job.elapsed_s if job else None, remaining_s=job.remaining_s if job else None,
             temperatures=snap.temperatures, session=session.id if session else None,
             user=session.display_name if session else None, detail=snap.detail,
+            refusal=self._refusals.get(snap.machine),
         )  # fmt: skip
         body = messages.encode(replace(state, wall_ns=0))
         last, sent_at = self._states.get(snap.machine, (b"", 0.0))
@@ -203,7 +212,9 @@ class Agent:
         for machine, relay in self.interlocks.items():
             track = self.tracks[machine]
             claimed = track.session is not None and track.session.auth != "none"
-            if claimed or track.job is not None:  # never cut a running job
+            if track.job is not None or claimed and track.busy:  # never cut a running job, even out of service
+                relay.energize()
+            elif claimed and not self.out_of_service(machine):
                 relay.energize()
             else:
                 relay.release()
@@ -222,9 +233,22 @@ class Agent:
             return
         if track.session and track.session.auth != "none" or track.job:
             log.info("%s is in use: a %s presented there was refused", cred.machine, cred.kind)
-            self.feedback.refused()
+            self._refuse(cred.machine, "in_use", "machine occupée")
+            return
+        order = self.link.service_order(cred.machine)
+        if order and order.out_of_service:  # decided here: billing says the same, and may be away
+            self._refuse(cred.machine, "out_of_service", f"hors service : {order.reason}")
             return
         self._authorize(track, cred, who)
+
+    def _refuse(self, machine: str, code: str | None, message: str) -> None:
+        """Signal a refusal at the machine and keep it in the machine's live state."""
+        self.feedback.refused(code)
+        self._refusals[machine] = Refusal(message=message[:200], at=int(time.time()), code=code)
+
+    def _accepted(self, machine: str) -> None:
+        self.feedback.accepted()
+        self._refusals.pop(machine, None)
 
     def _authorize(self, track: Track, cred: Credential, who: str) -> None:
         session_id = str(uuid.uuid4())
@@ -237,12 +261,12 @@ class Agent:
                 self.outbox.put("offline_spent", "{}")
             if not answer.allow:
                 log.info("billing refused a %s at %s: %s", cred.kind, cred.machine, answer.reason)
-                self.feedback.refused()
+                self._refuse(cred.machine, answer.code, answer.reason)
                 return
             track = self._end_unclaimed(track, now)
             self._commit(*open_session(track, now, session_id=session_id, auth="online", visit=answer.visit,
                                        holder=who, display_name=answer.display_name))  # fmt: skip
-            self.feedback.accepted()
+            self._accepted(cred.machine)
             return
         self._authorize_offline(track, cred, who, session_id, now)
 
@@ -269,7 +293,10 @@ class Agent:
             events += more
             self._offline_s.setdefault(verdict.entry.visit, {})
         self._commit(track, events)
-        (self.feedback.accepted if verdict.accepted else self.feedback.refused)()
+        if verdict.accepted:
+            self._accepted(cred.machine)
+        else:
+            self._refuse(cred.machine, verdict.code, verdict.reason)
 
     def _end_unclaimed(self, track: Track, now: Now) -> Track:
         """Someone badges in at a machine that was running unclaimed: that session ends here."""
@@ -290,6 +317,11 @@ class Agent:
 
     def now(self) -> Now:
         return Now(time.monotonic_ns(), time.time_ns(), wall_clock_synced(), self.boot)
+
+
+def _running(track: Track) -> bool:
+    """A job runs, or a relay machine draws current: nothing may cut it."""
+    return track.job is not None or track.busy
 
 
 def _persistent(track: Track) -> tuple[Any, ...]:

@@ -7,7 +7,8 @@
     held_entry(db, "pi-laser", digest)                        # the grant an offline acceptance names
 
 A list holds only credentials of visits open now, unexpired, allowed on that agent's machines;
-no names. Every list gets a fresh random salt and Argon2id digests (``allowlist_time_cost``
+no names. It says which qualification each machine needs (``requires``) and which ones each
+entry's person holds, until when (``qualified``), so an offline refusal is the online one. Every list gets a fresh random salt and Argon2id digests (``allowlist_time_cost``
 passes over ``allowlist_memory_kib``, tuned so a Pi Zero 2 W checks a PIN in well under 0.3 s;
 see ``bench/allowlist.py``): a table of all 10^6 PINs built for one list is worth nothing for
 the next one. Building costs one hash per entry, so it runs only when a plan changes, and off
@@ -26,7 +27,8 @@ from sqlalchemy.orm import Session
 
 from billing.config import BillingConfig
 from billing.credentials import unseal
-from billing.models import AllowlistGrant, Credential, Machine, Tariff, Visit, utcnow
+from billing.models import AllowlistGrant, Credential, Machine, Qualification, Tariff, Visit, utcnow
+from billing.qualifications import held
 from billing.tariffs import current_version
 from broker.messages import AllowEntry, Allowlist, credential_digest
 
@@ -40,6 +42,7 @@ class Planned:
     visit: int
     expires: int  # unix seconds
     machines: tuple[str, ...]
+    qualified: tuple[tuple[str, int], ...] = ()  # qualification code, until (unix seconds)
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,8 @@ class Plan:
     credit_cap_cents: int
     rates_cents_per_hour: tuple[tuple[str, int], ...]
     entries: tuple[Planned, ...]
+    requires: tuple[tuple[str, str], ...] = ()  # machine, qualification code
+    names: tuple[tuple[str, str], ...] = ()  # qualification code, name
 
 
 def _allowed_machines(db: Session) -> dict[int, set[str]]:
@@ -93,15 +98,40 @@ def plans(
         by_agent.setdefault(str(machine.agent), set()).add(machine.id)
     allowed = _allowed_machines(db)
     usable = _usable_credentials(db, rules, now)
+    needs = _requirements(db)
+    held_by_visit = {visit.id: held(db, visit, now) for visit in {c.visit for c, _ in usable}}
     result = {}
     for agent, own in by_agent.items():
+        requires = {m: needs[m] for m in own if m in needs}
         entries = []
         for credential, expires in usable:
             machines = tuple(sorted(allowed.get(credential.visit.category_id, set()) & own))
             if machines:
-                entries.append(Planned(credential.id, credential.kind, credential.visit_id, expires, machines))
-        result[agent] = Plan(rules.offline_credit_cap_cents, _hourly_rates(db, own), tuple(entries))
+                qualified = _qualified(held_by_visit[credential.visit_id], requires, expires)
+                entries.append(Planned(credential.id, credential.kind, credential.visit_id, expires, machines, qualified))
+        result[agent] = Plan(
+            rules.offline_credit_cap_cents, _hourly_rates(db, own), tuple(entries),
+            tuple(sorted((m, q.code) for m, q in requires.items())),
+            tuple(sorted({(q.code, q.name) for q in requires.values()})),
+        )  # fmt: skip
     return result
+
+
+def _requirements(db: Session) -> dict[str, Qualification]:
+    """Machine → the active qualification it needs."""
+    query = select(Machine).where(Machine.active, Machine.qualification_id.is_not(None))
+    return {m.id: m.qualification for m in db.scalars(query) if m.qualification and m.qualification.active}
+
+
+def _qualified(held_now: dict[int, datetime | None], requires: dict[str, Qualification],
+               expires: int) -> tuple[tuple[str, int], ...]:  # fmt: skip
+    """The qualifications this agent's machines need that the entry's person holds, and until when."""
+    found = {}
+    for qualification in requires.values():
+        if qualification.id in held_now:
+            until = held_now[qualification.id]
+            found[qualification.code] = expires if until is None else min(expires, int(until.timestamp()))
+    return tuple(sorted(found.items()))
 
 
 def build(
@@ -119,7 +149,8 @@ def build(
         digest = credential_digest(planned.kind, secret, salt, time_cost=rules.allowlist_time_cost,
                                    memory_kib=rules.allowlist_memory_kib)  # fmt: skip
         entries.append(AllowEntry(credential=digest, kind=planned.kind, visit=str(planned.visit),
-                                  expires=planned.expires, machines=planned.machines))  # fmt: skip
+                                  expires=planned.expires, machines=planned.machines,
+                                  qualified=dict(planned.qualified)))  # fmt: skip
         db.add(AllowlistGrant(
             agent=agent, digest=digest, salt=salt, credential_id=planned.credential_id, visit_id=planned.visit,
             machines=" ".join(planned.machines), expires_at=datetime.fromtimestamp(planned.expires, now.tzinfo),
@@ -128,7 +159,7 @@ def build(
     return Allowlist(
         issued=int(now.timestamp()), salt=salt, credit_cap_cents=plan.credit_cap_cents, entries=tuple(entries),
         rates_cents_per_hour=dict(plan.rates_cents_per_hour), time_cost=rules.allowlist_time_cost,
-        memory_kib=rules.allowlist_memory_kib,
+        memory_kib=rules.allowlist_memory_kib, requires=dict(plan.requires), qualification_names=dict(plan.names),
     )  # fmt: skip
 
 

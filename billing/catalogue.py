@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -14,6 +15,7 @@ from billing.audit import audit
 from billing.errors import InvalidOperation, NotFound
 from billing.models import THOUSAND, CatalogueItem, ChargeLine
 from billing.money import to_cents
+from billing.qualifications import grant_for_sale
 from billing.visits import get_visit
 
 
@@ -30,8 +32,9 @@ def active_items(db: Session) -> list[CatalogueItem]:
 
 
 def add_item(
-    db: Session, visit_id: int, code: str, quantity: Decimal = Decimal(1), *, actor: str
-) -> ChargeLine:
+    db: Session, visit_id: int, code: str, quantity: Decimal = Decimal(1), *, actor: str,
+    now: datetime | None = None,
+) -> ChargeLine:  # fmt: skip
     """A line for ``quantity`` (thousandths allowed) of a catalogue item on an open visit."""
     if quantity <= 0 or quantity != quantity.quantize(Decimal("0.001")):
         raise InvalidOperation("quantity must be positive with at most 3 decimals, not %(quantity)s", quantity=quantity)
@@ -47,4 +50,5 @@ def add_item(
     db.add(line)
     audit(db, actor, "add_item", f"visit {visit_id}", f"{quantity} × {code}")
     db.flush()
+    grant_for_sale(db, line, actor=actor, now=now)  # a training sold grants its qualification
     return line

@@ -6,6 +6,7 @@
     search_customers(db, "bois")                                     # by name, city, SIREN, ref…
     erase_customer(db, "C-4F2A9", actor="camille")   # a customer record and its visits' names
     erase_visit_name(db, 12, actor="camille")         # a named walk-in with no customer record
+    keep_person(db, pepper, 12, "0A1B2C3D", actor="camille")  # the visitor's own badge finds them again
 
 A company's SIREN or SIRET is checked with its Luhn key (La Poste's SIRETs by their digit
 sum), its intra-EU VAT number by the country's format and key (the French key against the
@@ -34,6 +35,7 @@ from stdnum.fr import siren as siren_number
 from stdnum.fr import siret as siret_number
 
 from billing.audit import audit
+from billing.credentials import badge_hash, checked_badge_uid
 from billing.errors import InvalidOperation, NotFound
 from billing.ledger.documents import Document
 from billing.models import CUSTOMER_KINDS, Customer, Visit, utcnow
@@ -47,7 +49,7 @@ def erase_customer(db: Session, ref: str, *, actor: str) -> Customer:
         raise NotFound(f"no customer with reference {ref!r}")
     _refuse_if_invoiced(db, customer)
     customer.name = customer.email = customer.company_name = None
-    customer.company_address = customer.siren = customer.vat_number = None
+    customer.company_address = customer.siren = customer.vat_number = customer.badge_hash = None
     customer.postcode = customer.city = None
     customer.erased_at = utcnow()
     for visit in db.scalars(select(Visit).where(Visit.customer_id == customer.id)):
@@ -55,6 +57,36 @@ def erase_customer(db: Session, ref: str, *, actor: str) -> Customer:
     audit(db, actor, "erase_customer", f"customer {customer.ref}", "personal data erased")
     db.flush()
     return customer
+
+
+def keep_person(db: Session, pepper: str, visit_id: int, badge_uid: str, *, actor: str) -> Customer:
+    """Make the visit's person a customer found again by their own badge on later visits (their
+    qualifications come with them). The visit's customer gets the badge, or a new customer is made."""
+    visit = db.get(Visit, visit_id)
+    if visit is None:
+        raise NotFound(f"no visit {visit_id}")
+    digest = badge_hash(pepper, checked_badge_uid(badge_uid))
+    owner = db.scalar(select(Customer).where(Customer.badge_hash == digest))
+    customer = visit.customer or owner or Customer(ref=_fresh_ref(db), name=_name_of(visit))
+    if owner is not None and owner is not customer:
+        raise InvalidOperation(f"this badge is already customer {owner.ref}'s own badge")
+    customer.badge_hash = digest
+    db.add(customer)
+    visit.customer = customer
+    audit(db, actor, "keep_person", f"customer {customer.ref}", f"visit {visit_id}")
+    db.flush()
+    return customer
+
+
+def _name_of(visit: Visit) -> str | None:
+    return None if visit.label == f"Visiteur {visit.id}" else visit.label
+
+
+def _fresh_ref(db: Session) -> str:
+    while True:
+        ref = f"C-{secrets.token_hex(3).upper()}"
+        if db.scalar(select(Customer.id).where(Customer.ref == ref)) is None:
+            return ref
 
 
 def erase_visit_name(db: Session, visit_id: int, *, actor: str) -> Visit:

@@ -20,6 +20,7 @@ from billing.audit import audit
 from billing.errors import InvalidOperation, NotFound
 from billing.models import THOUSAND, AuditEntry, ChargeLine
 from billing.money import euros, format_eur, to_cents
+from billing.qualifications import revoke_sold
 from billing.visits import get_visit, visit_total
 
 CORRECTIONS = ("remove_line", "reduce_line")
@@ -58,6 +59,7 @@ def remove_line(db: Session, line_id: int, reason: str, *, actor: str) -> None:
     line, reason = _open_line(db, line_id, reason)
     _never_below_zero(db, line.visit_id, -line.amount_cents)
     audit(db, actor, "remove_line", f"visit {line.visit_id}", f"{_describe(line)}: {reason}")
+    revoke_sold(db, line, actor=actor)  # a training taken back is no longer granted
     db.delete(line)
     db.flush()
 

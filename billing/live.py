@@ -5,7 +5,9 @@
     live.state(MachineState(machine="printer-1", state="printing", wall_ns=...))
     live.cost("printer-1", session_id, 240)
 
-Keys: hash ``fabmeter:machine:<machine>`` (string fields listed in ``FIELDS``), set
+Keys: hash ``fabmeter:machine:<machine>`` (string fields listed in ``FIELDS``; ``last_refusal``
+is JSON ``{"reason": code, "message", "at": ISO 8601}``, ``out_of_service`` JSON ``{"reason",
+"since": ISO 8601}``, ``upkeep_due`` a JSON list of French warnings; "" or "null" when none), set
 ``fabmeter:machines``, stream ``fabmeter:changes`` (XADD MAXLEN ~ 10000, entries
 {machine, state: JSON of the whole hash}). ``fabmeter:agent:<agent>`` keeps the highest
 ``bdseq`` seen, so a Last Will that arrives late cannot mark a reconnected agent offline.
@@ -17,6 +19,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import redis
@@ -33,6 +36,7 @@ FIELDS = (
     "machine", "agent", "state", "online", "job", "progress", "elapsed_s", "remaining_s",
     "temperatures", "session", "user", "cost_cents", "updated", "offline_since",
     "pin_wait_until", "pin_failures", "unreachable_since", "unclaimed", "out_of_service", "last_refusal",
+    "upkeep_due",
 )  # fmt: skip
 
 
@@ -42,6 +46,10 @@ def machine_key(machine: str) -> str:
 
 def agent_key(agent: str) -> str:
     return f"fabmeter:agent:{agent}"
+
+
+def _iso(unix_s: int) -> str:
+    return datetime.fromtimestamp(unix_s, UTC).isoformat()
 
 
 def _text(value: Any) -> str:
@@ -119,12 +127,35 @@ class LiveState:
             fields["unreachable_since"] = ""
         elif not self._redis.hget(key, "unreachable_since"):
             fields["unreachable_since"] = self._now()  # the controller stopped answering: the cost freezes
+        refusal = state.refusal
+        fields["last_refusal"] = json.dumps(None if refusal is None else {
+            "reason": refusal.code or "refused", "message": refusal.message, "at": _iso(refusal.at),
+        }, ensure_ascii=False)  # fmt: skip
         if not state.session:
             fields["cost_cents"] = ""
             fields["unclaimed"] = ""
         elif state.user is None and self._redis.hget(key, "session") == state.session:
             del fields["user"]  # a print attached at the desk: billing knows who, the agent does not
         self._write(state.machine, fields)
+
+    def service(self, machine: str, reason: str | None, since_s: int | None = None) -> None:
+        """Show whether staff took the machine out of service (``reason`` None: in service)."""
+        value = None if reason is None else {"reason": reason, "since": _iso(since_s or 0)}
+        self._write_if_changed(machine, "out_of_service", value)
+
+    def upkeep(self, machine: str, warnings: list[str]) -> None:
+        """The upkeep thresholds the machine has passed ("entretien toutes les 200 h : 212 h")."""
+        self._write_if_changed(machine, "upkeep_due", warnings or None)
+
+    def _write_if_changed(self, machine: str, field: str, value: Any) -> None:
+        """Write a JSON field unless the card already shows it (no change entry for nothing)."""
+        text = "" if value is None else json.dumps(value, ensure_ascii=False)
+        if _text(self._redis.hget(machine_key(machine), field)) not in (text, "null" if not text else text):
+            self._write(machine, {field: text})
+
+    def shown(self, machine: str, field: str) -> str | None:
+        value = self._redis.hget(machine_key(machine), field)
+        return None if value is None else str(value)
 
     def pin_wait(self, machine: str, until_s: int | None, failures: int = 0) -> None:
         """Show that the machine's PIN pad waits after wrong PINs (``None``: it listens again)."""

@@ -121,10 +121,29 @@ class CatalogueItem(Base):
     unit: Mapped[str] = mapped_column(String(20), default="pièce")
     price_cents: Mapped[int] = mapped_column(Integer)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # selling a training grants its qualification, for ``grants_validity_days`` (None: no expiry)
+    grants_qualification_id: Mapped[int | None] = mapped_column(ForeignKey("qualifications.id"))
+    grants_validity_days: Mapped[int | None] = mapped_column(Integer)
+
+    grants_qualification: Mapped[Qualification | None] = relationship()
 
     @property
     def price(self) -> Decimal:
         return euros(self.price_cents)
+
+
+class Qualification(Base):
+    """A training a machine or a group of machines needs (``laser``: "découpe laser").
+
+    Every machine whose ``qualification_id`` names it is in its group.
+    """
+
+    __tablename__ = "qualifications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)  # a wire id: lowercase, digits, hyphens
+    name: Mapped[str] = mapped_column(String(120))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
 class Machine(Base):
@@ -138,8 +157,16 @@ class Machine(Base):
     agent: Mapped[str | None] = mapped_column(String(63), index=True)
     material_id: Mapped[int | None] = mapped_column(ForeignKey("materials.id"))  # loaded filament
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    qualification_id: Mapped[int | None] = mapped_column(ForeignKey("qualifications.id"))  # needed to unlock
+    out_of_service_reason: Mapped[str | None] = mapped_column(String(300))  # None: in service
+    out_of_service_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # upkeep thresholds set by an admin (None: not counted against): busy hours, jobs, filament metres
+    service_every_h: Mapped[int | None] = mapped_column(Integer)
+    service_every_jobs: Mapped[int | None] = mapped_column(Integer)
+    service_every_m: Mapped[int | None] = mapped_column(Integer)
 
     material: Mapped[Material | None] = relationship()
+    qualification: Mapped[Qualification | None] = relationship()
 
 
 class Category(Base):
@@ -227,6 +254,8 @@ class Customer(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # the person's own badge (HMAC of its UID), how a later check-in finds them; never a loan badge
+    badge_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
 
 
 class Visit(Base):
@@ -557,3 +586,46 @@ class WallLink(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by: Mapped[str] = mapped_column(String(80))
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class QualificationGrant(Base):
+    """A person's qualification: a customer's (kept across visits), or one visit's supervised session.
+
+    Exactly one of ``customer_id`` and ``visit_id`` is set. ``expires_at`` None: no expiry.
+    ``line_id`` is the sold training that granted it, if any. Revoked grants stay, with who and when.
+    """
+
+    __tablename__ = "qualification_grants"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    qualification_id: Mapped[int] = mapped_column(ForeignKey("qualifications.id"))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"), index=True)
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    granted_by: Mapped[str] = mapped_column(String(80))
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    line_id: Mapped[int | None] = mapped_column(ForeignKey("charge_lines.id"))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_by: Mapped[str | None] = mapped_column(String(80))
+
+    qualification: Mapped[Qualification] = relationship()
+    customer: Mapped[Customer | None] = relationship()
+    visit: Mapped[Visit | None] = relationship()
+
+
+class MachineService(Base):
+    """Upkeep done on a machine (who, what, when); the counters since the previous one start again.
+
+    The counters it closed are kept: busy seconds, jobs, filament in thousandths of a mm.
+    """
+
+    __tablename__ = "machine_services"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    machine_id: Mapped[str] = mapped_column(ForeignKey("machines.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    by: Mapped[str] = mapped_column(String(80))
+    what: Mapped[str] = mapped_column(Text)
+    busy_s: Mapped[int] = mapped_column(BigInteger, default=0)
+    jobs: Mapped[int] = mapped_column(Integer, default=0)
+    filament_mm_milli: Mapped[int] = mapped_column(BigInteger, default=0)

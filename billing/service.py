@@ -44,6 +44,7 @@ from billing.bus import Bus
 from billing.charges import Running, cost_so_far, price_ended
 from billing.config import ServerConfig
 from billing.database import make_engine
+from billing.downtime import order
 from billing.errors import NotYours
 from billing.grants import grant_online, visit_number
 from billing.health import Parts
@@ -52,6 +53,7 @@ from billing.live import LiveState
 from billing.lockouts import slowed_terminals
 from billing.models import Machine, UsageSession, rejected, utcnow
 from billing.money import to_cents
+from billing.upkeep import counters, due
 from broker import topics
 from broker.errors import BadMessage
 from broker.messages import (
@@ -60,6 +62,7 @@ from broker.messages import (
     Allowlist,
     AuthRequest,
     MachineState,
+    ServiceOrder,
     decode,
     encode,
 )
@@ -68,6 +71,7 @@ from broker.systemd import notify
 log = logging.getLogger(__name__)
 RETRY_S = 1.0
 HEARTBEAT_S = 5.0
+UPKEEP_EVERY_S = 30.0  # counters are sums over a machine's sessions: not on every tick
 
 
 def within_size_limit(allowlist: Allowlist) -> Allowlist:
@@ -105,6 +109,9 @@ class BillingService:
         self._allowlists = AllowlistTracker()
         self._allowlist_queue: queue.Queue[dict[str, Plan]] = queue.Queue()
         self._pin_waits: dict[str, tuple[int, int]] | None = None  # machine → (until, failures) on the board
+        self._orders: dict[str, ServiceOrder] = {}  # machine → service order last published (retained)
+        self._upkeep: dict[str, list[str]] = {}  # machine → upkeep warnings last shown
+        self._upkeep_at = 0.0
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._pending: list[Received] = []  # a batch that could not be committed yet
@@ -367,6 +374,10 @@ class BillingService:
         if changed:
             self._allowlist_queue.put(changed)
         self._show_pin_waits()
+        self._publish_service_orders()
+        if time.monotonic() - self._upkeep_at >= UPKEEP_EVERY_S:
+            self._upkeep_at = time.monotonic()
+            self._show_upkeep()
         if self.config.billing.live_cost:
             self._live_costs()
 
@@ -389,6 +400,28 @@ class BillingService:
                     self._allowlists.forget(agent)
                     continue
                 self.control.publish(topics.allowlist(agent), encode(allowlist), retain=True)
+
+    def _publish_service_orders(self) -> None:
+        """Each machine's out-of-service order, retained for its agent, when staff changed it."""
+        with self.factory() as db:
+            wanted = {m.id: order(m) for m in db.scalars(select(Machine).where(Machine.active))}
+        for machine, wanted_order in wanted.items():
+            # the card is checked every tick (a restarted Redis forgets it), written only if it differs
+            self.live.service(machine, wanted_order.reason if wanted_order.out_of_service else None,
+                              wanted_order.since)  # fmt: skip
+            if self._orders.get(machine) != wanted_order:
+                self.control.publish(topics.machine_service(machine), encode(wanted_order), retain=True)
+                self._orders[machine] = wanted_order
+
+    def _show_upkeep(self) -> None:
+        """Upkeep warnings on the board: machines past a threshold since their last service."""
+        with self.factory() as db:
+            machines = db.scalars(select(Machine).where(Machine.active)).all()
+            warnings = {m.id: due(m, counters(db, m.id)) for m in machines}
+        for machine, shown in warnings.items():
+            if self._upkeep.get(machine) != shown:
+                self.live.upkeep(machine, shown)
+                self._upkeep[machine] = shown
 
     def _show_pin_waits(self) -> None:
         """Put on the board which PIN pads wait after wrong PINs; clear those that listen again."""

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from billing.audit import audit
-from billing.credentials import bind_badge, deactivate_visit_credentials, issue_pin
+from billing.credentials import badge_hash, bind_badge, deactivate_visit_credentials, issue_pin
 from billing.customers import invoice_buyer
 from billing.errors import InvalidOperation, NotFound
 from billing.models import PAYMENT_METHODS, ChargeLine, Customer, UsageSession, Visit, utcnow
@@ -97,13 +97,17 @@ def open_visit(
     pin_digits: int = 6,
     now: datetime | None = None,
 ) -> CheckIn:
-    """Check a visitor in: anonymous or named, with a PIN (shown once) and/or a loan badge.
+    """Check a visitor in: anonymous or named, with a PIN (shown once) and/or a badge.
 
-    A company's visit needs a company customer with all its invoice names (``invoice_buyer``).
+    A badge that is a customer's own (``Customer.badge_hash``) names the visit's customer, whose
+    qualifications come with them; any other badge is a loan badge and names nobody. A company's
+    visit needs a company customer with all its invoice names (``invoice_buyer``).
     """
     customer = db.get(Customer, customer_id) if customer_id is not None else None
     if customer_id is not None and customer is None:
         raise NotFound("no customer %(customer)s", customer=customer_id)
+    if customer is None and badge_uid:
+        customer = db.scalar(select(Customer).where(Customer.badge_hash == badge_hash(pepper, badge_uid)))
     if category == COMPANY:
         invoice_buyer(customer)  # its invoice will name the buyer in full: refused now, not at the close
     label = (name or "").strip() or (customer.company_name or customer.name if customer else None)

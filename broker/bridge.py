@@ -19,7 +19,7 @@ from broker import topics
 
 # what leaves the site, and what comes back to it
 OUT_KINDS = ("status", "state", "events", "auth_req")
-IN_KINDS = ("ack", "auth_resp", "allowlist", "cmd")
+IN_KINDS = ("ack", "auth_resp", "allowlist", "cmd", "service")
 
 
 @dataclass(frozen=True)

@@ -136,10 +136,24 @@ EVENT_TYPES = (
     "offline_auth",
 )
 JOB_OUTCOMES = ("completed", "cancelled", "failed")
-END_REASONS = ("badge_out", "job_end", "idle_timeout", "power_loss_recovered", "shutdown")
+END_REASONS = ("badge_out", "job_end", "idle_timeout", "power_loss_recovered", "shutdown", "out_of_service")
 MATERIAL_SOURCES = ("estimate", "measured")
 TIME_SOURCES = ("agent", "controller")  # job_s counted by the agent, or the controller's own figure
 CREDENTIAL_KINDS = ("badge", "pin")
+# why billing (or the agent, offline) refused a badge or PIN; the reason is the text to show
+REFUSAL_CODES = (
+    "unknown_machine", "not_yours", "unknown_credential", "wrong_pin", "pin_wait", "locked", "visit_closed",
+    "not_open", "not_qualified", "out_of_service", "in_use", "not_listed", "expired", "credit_cap",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """The last badge or PIN a machine refused: the message shown, when (unix seconds), why."""
+
+    message: str = field(metadata=_c(_text_of(200)))
+    at: int = field(metadata=_c(_between(0, UNIX_S_MAX)))
+    code: str | None = field(default=None, metadata=_c(_one_of(*REFUSAL_CODES)))
 
 
 @dataclass(frozen=True)
@@ -167,6 +181,7 @@ class MachineState:
     session: str | None = field(default=None, metadata=_c(_uuid))
     user: str | None = field(default=None, metadata=_c(_label))
     detail: str | None = field(default=None, metadata=_c(_text_of(500, 0)))
+    refusal: Refusal | None = None  # the last refusal at this machine, until someone is accepted
 
 
 @dataclass(frozen=True)
@@ -292,6 +307,7 @@ class AuthResponse:
     visit: str | None = field(default=None, metadata=_c(_text_of(20)))
     display_name: str | None = field(default=None, metadata=_c(_label))
     price_summary: str | None = field(default=None, metadata=_c(_label))
+    code: str | None = field(default=None, metadata=_c(_one_of(*REFUSAL_CODES)))  # set on a refusal
 
 
 @dataclass(frozen=True)
@@ -306,6 +322,8 @@ class AllowEntry:
     visit: str = field(metadata=_c(_text_of(20)))
     expires: int = field(metadata=_c(_unix_s))  # unix seconds
     machines: tuple[str, ...] = field(default=(), metadata=_c(_each(_ident, 64)))
+    # qualification code -> until when (unix seconds) the entry's person holds it
+    qualified: dict[str, int] = field(default_factory=dict, metadata=_c(_each(_unix_s, 64)))
 
 
 def _salt(value: Any) -> str | None:
@@ -338,6 +356,22 @@ class Allowlist:
     memory_kib: int = field(default=8_192, metadata=_c(_kdf_memory))
     # highest hourly price per machine, so the agent can tell when offline use reaches the cap
     rates_cents_per_hour: dict[str, int] = field(default_factory=dict, metadata=_c(_each(_count, 64)))
+    # machine -> the qualification it needs, and each qualification's name for the refusal message
+    requires: dict[str, str] = field(default_factory=dict, metadata=_c(_each(_ident, 64)))
+    qualification_names: dict[str, str] = field(default_factory=dict, metadata=_c(_each(_text_of(120), 64)))
+
+
+@dataclass(frozen=True)
+class ServiceOrder:
+    """Retained on ``machine/<id>/service``: whether staff took the machine out of service, and why.
+
+    The agent refuses new sessions while it is out, and releases the interlock at the next idle.
+    """
+
+    machine: str = field(metadata=_c(_ident))
+    out_of_service: bool
+    reason: str = field(default="", metadata=_c(_text_of(300, 0)))
+    since: int = field(default=0, metadata=_c(_unix_s))  # unix seconds; 0 while in service
 
 
 @dataclass(frozen=True)
@@ -359,6 +393,7 @@ MESSAGE_FOR_TOPIC: dict[str, type[Any]] = {
     "auth_resp": AuthResponse,
     "allowlist": Allowlist,
     "cmd": Command,
+    "service": ServiceOrder,
 }
 
 KDF_MAX_TIME_COST = 10

@@ -134,6 +134,7 @@ def _agent_rules(agent: AgentEntry) -> list[str]:
     rules = [f"topic write {topics.build(k, agent.id)}" for k in ("status", "events", "auth_req")]
     rules += [f"topic write {topics.machine_state(m)}" for m in agent.machines]
     rules += [f"topic read {topics.build(k, agent.id)}" for k in ("ack", "auth_resp", "allowlist", "cmd")]
+    rules += [f"topic read {topics.machine_service(m)}" for m in agent.machines]
     return rules
 
 

@@ -24,6 +24,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "auth_resp": ("agent", "auth/resp"),
     "allowlist": ("agent", "allowlist"),
     "cmd": ("agent", "cmd"),
+    "service": ("machine", "service"),
 }
 
 
@@ -88,6 +89,10 @@ def allowlist(agent: str) -> str:
 
 def cmd(agent: str) -> str:
     return build("cmd", agent)
+
+
+def machine_service(machine: str) -> str:
+    return build("service", machine)
 
 
 def parse(topic: str) -> Topic:

@@ -35,6 +35,7 @@ from dashboard import (
     formats,
     labels,
     live,
+    machines,
     receipts,
     reports,
     store,
@@ -104,7 +105,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     labels.install(app)
     CSRFProtect(app)
     auth.install(app)
-    for blueprint in (live.bp, desk.bp, unpaid.bp, documents.bp, customers.bp, admin.bp, reports.bp, wall.bp):
+    for blueprint in (live.bp, desk.bp, unpaid.bp, documents.bp, customers.bp, machines.bp, admin.bp, reports.bp,
+                      wall.bp):
         app.register_blueprint(blueprint)
     _routes(app)
     return app

@@ -25,6 +25,7 @@ from billing.models import (
     Category,
     Machine,
     Material,
+    Qualification,
     StaffUser,
     Tariff,
     WallLink,
@@ -169,8 +170,12 @@ def items(row_id: int | None = None) -> ResponseReturnValue:
     db = ledger()
     row = _get(CatalogueItem, row_id) if row_id else None
     form = ItemAdminForm(obj=row)
+    trainings = {str(q.id): q for q in db.scalars(select(Qualification).where(Qualification.active))}
+    form.grants.choices = [("", "—")] + [(key, q.name) for key, q in trainings.items()]
     if row is not None and not form.is_submitted():
         form.price.data = row.price
+        form.grants.data = str(row.grants_qualification_id or "")
+        form.validity_days.data = row.grants_validity_days
     if form.validate_on_submit():
         if _code_taken(db, CatalogueItem, form.code.data, row):
             form.code.errors.append(_("This code is taken."))
@@ -178,6 +183,9 @@ def items(row_id: int | None = None) -> ResponseReturnValue:
             target = row or CatalogueItem()
             target.code, target.name, target.unit = form.code.data, form.name.data, form.unit.data
             target.price_cents, target.active = to_cents(Decimal(form.price.data)), bool(form.active.data)
+            granted = trainings.get(form.grants.data or "")
+            target.grants_qualification_id = granted.id if granted else None
+            target.grants_validity_days = form.validity_days.data if granted else None
             db.add(target)
             audit(db, actor(), "save_item", f"item {target.code}", f"{target.price_cents} cents")
             return _saved("admin.items", target.name)

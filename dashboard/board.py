@@ -57,6 +57,7 @@ class Card:
     unreachable_since: datetime | None = None  # the agent answers, the machine's controller does not
     out_of_service: Notice | None = None
     last_refusal: Notice | None = None
+    upkeep_due: tuple[str, ...] = ()  # "entretien toutes les 200 h : 212 h"
 
     @property
     def shown_state(self) -> str:
@@ -142,6 +143,14 @@ def _offset(moment: datetime | None, seconds: int | None) -> datetime | None:
     return datetime.fromtimestamp(moment.timestamp() + seconds, UTC)
 
 
+def _warnings(text: str | None) -> tuple[str, ...]:
+    try:
+        found = json.loads(text) if text else []
+    except ValueError:
+        return ()
+    return tuple(str(w) for w in found) if isinstance(found, list) else ()
+
+
 def machine_card(fields: dict[str, str], name: str | None = None) -> Card:
     """A card from a machine's hash; ``ends_at`` = last update + remaining seconds."""
     updated = _moment(fields.get("updated"))
@@ -161,6 +170,7 @@ def machine_card(fields: dict[str, str], name: str | None = None) -> Card:
         unreachable_since=_moment(fields.get("unreachable_since")),
         out_of_service=_notice(fields.get("out_of_service"), message="message", at="since"),
         last_refusal=_notice(fields.get("last_refusal")),
+        upkeep_due=_warnings(fields.get("upkeep_due")),
     )  # fmt: skip
 
 

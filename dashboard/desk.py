@@ -8,7 +8,7 @@ Every change goes through a billing function (``billing.visits``, ``billing.cata
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -22,7 +22,13 @@ from sqlalchemy.orm import Session
 from billing.catalogue import active_items, add_item
 from billing.charges import Running, attach_session, cost_so_far, unassigned_sessions
 from billing.credentials import checked_badge_uid, locked_credentials, unlock_credential
-from billing.customers import checked_details, display_name, save_customer, search_customers
+from billing.customers import (
+    checked_details,
+    display_name,
+    keep_person,
+    save_customer,
+    search_customers,
+)
 from billing.errors import BillingError, InvalidOperation, NotFound
 from billing.filament import mark_dealt, pending_corrections
 from billing.ledger.receipts import INVOICE, series_for
@@ -30,10 +36,21 @@ from billing.ledger.unpaid import left_to_pay, payment_of
 from billing.lines import corrections, reduce_line, remove_line
 from billing.live import machine_key
 from billing.lockouts import lift, slowed_terminals
-from billing.models import Category, Credential, Customer, Machine, UsageSession, Visit, utcnow
+from billing.models import (
+    Category,
+    Credential,
+    Customer,
+    Machine,
+    Qualification,
+    UsageSession,
+    Visit,
+    utcnow,
+)
 from billing.money import parse_decimal, to_cents
 from billing.payments import DUE, payments_for, split
 from billing.presentation import quantity_text
+from billing.qualifications import grant
+from billing.upkeep import counters, due
 from billing.visits import (
     COMPANY,
     add_discount,
@@ -59,7 +76,9 @@ from dashboard.forms import (
     CreditNoteForm,
     CustomerForm,
     DiscountForm,
+    GrantForm,
     ItemForm,
+    KeepPersonForm,
     VisitCustomerForm,
 )
 from dashboard.store import ledger, live
@@ -99,9 +118,11 @@ def unclaimed(db: Session) -> list[Unclaimed]:
 @bp.route("/")
 def index() -> ResponseReturnValue:
     db = ledger()
+    machines = db.scalars(select(Machine).where(Machine.active).order_by(Machine.name)).all()
     return render_template("desk/index.html", visits=list_open_visits(db),
                            unassigned=unclaimed(db), slowed=slowed_terminals(db, utcnow()),
-                           locked=locked_credentials(db), late=pending_corrections(db))  # fmt: skip
+                           locked=locked_credentials(db), late=pending_corrections(db),
+                           machines=[(m, due(m, counters(db, m.id))) for m in machines])  # fmt: skip
 
 
 @bp.route("/filament/<int:correction_id>/dealt", methods=["POST"])
@@ -241,7 +262,11 @@ def _forms(visit_id: int) -> dict[str, Any]:
     close = CloseForm(prefix="close")
     if visit is not None and series_for(visit) != INVOICE:  # a receipt is paid now
         close.payment_method.choices = [c for c in close.payment_method.choices if c[0] != DUE]
-    return {"item_form": item, "discount_form": DiscountForm(prefix="discount"),
+    grant_form = GrantForm(prefix="grant")
+    grant_form.qualification.choices = [(q.code, q.name) for q in db.scalars(
+        select(Qualification).where(Qualification.active).order_by(Qualification.name))]  # fmt: skip
+    return {"item_form": item, "discount_form": DiscountForm(prefix="discount"), "grant_form": grant_form,
+            "person_form": KeepPersonForm(prefix="person"),
             "attach_form": attach, "unclaimed": unclaimed(db), "close_form": close, "customer_form": _customer_form(visit),
             "correct_form": correct, "credit_form": CreditNoteForm(prefix="credit"),
             "action_form": ActionForm()}  # fmt: skip
@@ -334,6 +359,39 @@ def item(visit_id: int) -> ResponseReturnValue:
     except BillingError as err:
         return _refused(visit_id, form, err, "item_form")
     return _done(visit_id, _("Item added."))
+
+
+@bp.route("/visit/<int:visit_id>/qualify", methods=["POST"])
+def qualify(visit_id: int) -> ResponseReturnValue:
+    """Grant a training: to the visit's customer (kept across visits), or supervised for this visit."""
+    form = _forms(visit_id)["grant_form"]
+    if not form.validate_on_submit():
+        return _visit_page(visit_id, 400, grant_form=form)
+    db = ledger()
+    visit = get_visit(db, visit_id)
+    for_visit = form.supervised.data or visit.customer_id is None
+    expires = utcnow() + timedelta(days=form.days.data) if form.days.data else None
+    try:
+        grant(db, form.qualification.data, actor=actor(), expires_at=expires,
+              customer_id=None if for_visit else visit.customer_id, visit_id=visit_id if for_visit else None)  # fmt: skip
+        db.commit()
+    except BillingError as err:
+        return _refused(visit_id, form, err, "grant_form")
+    return _done(visit_id, _("Training granted."))
+
+
+@bp.route("/visit/<int:visit_id>/person", methods=["POST"])
+def person(visit_id: int) -> ResponseReturnValue:
+    """Keep the visitor as a person found again by their own badge (never a loan badge)."""
+    form = KeepPersonForm(prefix="person")
+    if not form.validate_on_submit():
+        return _visit_page(visit_id, 400, person_form=form)
+    try:
+        keep_person(ledger(), current_app.config["FABMETER"].pepper, visit_id, form.badge.data or "", actor=actor())
+        ledger().commit()
+    except BillingError as err:
+        return _refused(visit_id, form, err, "person_form")
+    return _done(visit_id, _("This person will be found again by their badge."))
 
 
 @bp.route("/visit/<int:visit_id>/discount", methods=["POST"])

@@ -295,6 +295,8 @@ class ItemAdminForm(Form):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
     unit = StringField(_l("Unit"), default="pièce", validators=[DataRequired(), Length(max=20)])
     price = AmountField(_l("Price (€)"), [InputRequired()], places=2, minimum=Decimal(0), maximum=Decimal(100000))  # fmt: skip
+    grants = SelectField(_l("Selling it grants the training"), default="")
+    validity_days = CountField(_l("Training valid for (days, empty: no expiry)"), [Optional()], minimum=1, maximum=36600)  # fmt: skip
     active = BooleanField(_l("Active"), default=True)
     submit = SubmitField(_l("Save"))
 
@@ -350,3 +352,38 @@ class SendDocumentForm(Form):
 
     to = StringField(_l("E-mail address"), validators=[DataRequired(), Length(max=200)])
     submit = SubmitField(_l("Send by e-mail"))
+
+
+class OutOfServiceForm(Form):
+    reason = StringField(_l("Reason"), validators=[DataRequired(), Length(max=300)])
+    submit = SubmitField(_l("Put out of service"))
+
+
+class ServiceRecordForm(Form):
+    what = StringField(_l("What was done"), validators=[DataRequired(), Length(max=2000)])
+    submit = SubmitField(_l("Record the service"))
+
+
+class ThresholdsForm(Form):
+    hours = CountField(_l("Service every (busy hours)"), [Optional()], minimum=1, maximum=999999)
+    jobs = CountField(_l("Service every (jobs)"), [Optional()], minimum=1, maximum=999999)
+    metres = CountField(_l("Service every (metres of filament)"), [Optional()], minimum=1, maximum=999999)
+    submit = SubmitField(_l("Save the thresholds"))
+
+
+class QualificationForm(Form):
+    code = StringField(_l("Qualification code"), validators=[DataRequired(), IDENT, Length(max=40)])
+    name = StringField(_l("Training required (name)"), validators=[DataRequired(), Length(max=120)])
+    submit = SubmitField(_l("Require this training"))
+
+
+class GrantForm(Form):
+    qualification = SelectField(_l("Qualification"), validators=[DataRequired()])
+    supervised = BooleanField(_l("Supervised session, this visit only"))
+    days = CountField(_l("Valid for (days, empty: no expiry)"), [Optional()], minimum=1, maximum=36600)
+    submit = SubmitField(_l("Grant"))
+
+
+class KeepPersonForm(Form):
+    badge = StringField(_l("Their own badge (scan or type)"), validators=[DataRequired(), Length(max=64)])
+    submit = SubmitField(_l("Keep this person"))

@@ -229,3 +229,10 @@ def test_offline_spending_survives_a_restart(tmp_path: Path, mock_factory: MockF
     assert (refused.type, refused.data.accepted, refused.data.reason) == (
         "offline_auth", False, "offline credit cap reached")  # fmt: skip
     assert mock_factory.pin(17).state is False
+
+
+def test_training_required_and_out_of_service_sound_unlike_any_other_refusal() -> None:
+    from agent.interlock import ACCEPTED, REFUSED, refusal_pattern
+
+    patterns = [ACCEPTED, REFUSED, refusal_pattern("not_qualified"), refusal_pattern("out_of_service")]
+    assert len(set(patterns)) == 4 and refusal_pattern("wrong_pin") == refusal_pattern(None) == REFUSED

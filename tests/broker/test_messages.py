@@ -48,11 +48,17 @@ EXAMPLES = [
     m.Allowlist(
         issued=1, salt="s4lt-s4lt-s4lt-s4lt", credit_cap_cents=2000, rates_cents_per_hour={"laser-1": 3000},
         entries=(m.AllowEntry(credential="d1", kind="pin", visit="v-1", expires=99,
-                              machines=("laser-1",)),),  # fmt: skip
+                              machines=("laser-1",), qualified={"laser": 120}),),  # fmt: skip
+        requires={"laser-1": "laser"}, qualification_names={"laser": "découpe laser"},
     ),
     m.Command(cmd="resend", stream=STREAM, first=3, last=9),
     event("job_corrected", m.JobCorrected(job_key="local:big.gcode@1764140000#1764150000.1", job="big.gcode",
                                           filament_mm=5120.4, filament_source="estimate", material="pla")),
+    m.ServiceOrder(machine="laser-1", out_of_service=True, reason="tube à changer", since=1_700_000_000),
+    m.ServiceOrder(machine="laser-1", out_of_service=False),
+    m.MachineState(machine="laser-1", state="idle", wall_ns=0,
+                   refusal=m.Refusal(code="not_qualified", message="formation requise : découpe laser", at=9)),
+    m.AuthResponse(allow=False, reason="formation requise : découpe laser", session=SESSION, code="not_qualified"),
 ]
 
 
@@ -342,3 +348,20 @@ def test_hostile_strings_in_any_field_give_a_bounded_message_or_bad_message(raw:
 @given(st.builds(_one_field, st.sampled_from(EXAMPLES), st.text(max_size=4), hostile_numbers, st.booleans()))
 def test_numbers_at_and_past_every_range_give_a_bounded_message_or_bad_message(raw: bytes) -> None:
     _accepted_is_bounded(raw)
+
+
+@pytest.mark.parametrize(
+    ("cls", "body", "field"),
+    [
+        (m.AuthResponse, {"allow": False, "reason": "x", "session": SESSION, "code": "because"}, "code"),
+        (m.ServiceOrder, {"machine": "laser-1", "out_of_service": "yes"}, "out_of_service"),
+        (m.ServiceOrder, {"machine": "Laser 1", "out_of_service": True}, "machine"),
+        (m.MachineState, {"machine": "laser-1", "state": "idle", "wall_ns": 0,
+                          "refusal": {"code": "not_qualified", "message": "x" * 201, "at": 1}}, "message"),
+        (m.Allowlist, {"issued": 1, "salt": "s" * 16, "credit_cap_cents": 0, "requires": {"laser-1": "Laser!"}},
+         "requires"),
+    ],
+)  # fmt: skip
+def test_refusals_service_orders_and_qualifications_are_decoded_strictly(cls: type, body: dict, field: str) -> None:
+    with pytest.raises(BadMessage, match=field):
+        m.decode(cls, json.dumps({"v": 1, **body}))

@@ -218,3 +218,29 @@ def test_a_live_update_changes_the_text_without_replacing_the_card(served: str, 
     expect(page.locator("#card-printer-1 .progress-text")).to_have_text("52 %")
     assert page.evaluate("window.keptTitle === document.querySelector('#card-printer-1 h2')")  # not replaced
     assert page.evaluate("document.querySelector('#card-printer-1 progress').value") == 52
+
+
+def test_staff_put_a_machine_out_of_service_from_the_board_and_back(served: str, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(served + "/live/")
+    page.fill("#username", "bob")
+    page.fill("#password", PASSWORD)
+    page.click("#submit")
+    page.goto(served + "/live/")
+    card = page.locator("#card-laser-1")
+    expect(card.locator(".out-of-service")).to_have_count(0)
+    card.locator("h2 a").click()
+    expect(page).to_have_url(served + "/machines/laser-1")
+    page.fill("#out-reason", "miroir fêlé")
+    page.click("#out-submit")
+    expect(page.locator(".flash")).to_have_text("Découpe laser est hors service.")
+    expect(page.locator("#service-state")).to_have_text("hors service")
+    page.click("nav >> text=En direct")
+    expect(card.locator(".out-of-service")).to_have_text(re.compile(r"^Hors service.*miroir fêlé$"))
+    card.locator("h2 a").click()
+    page.click("text=Remettre en service")
+    expect(page.locator(".flash")).to_have_text("Découpe laser est remise en service.")
+    expect(page.locator("#service-state")).to_have_text("en service")
+    page.click("nav >> text=En direct")
+    expect(card.locator(".out-of-service")).to_have_count(0)
