@@ -27,6 +27,7 @@ from billing.catalogue import add_item
 from billing.charges import charge_session
 from billing.config import BillingConfig
 from billing.live import LiveState
+from billing.ledger.documents import Document
 from billing.lockouts import count_wrong_pin
 from billing.models import (
     LINE_KINDS,
@@ -37,6 +38,7 @@ from billing.models import (
     VISIT_STATES,
     Category,
     Credential,
+    Customer,
     Machine,
     UsageSession,
     utcnow,
@@ -152,16 +154,23 @@ def populate(db: Session, admin: FlaskClient, redis_client: Any) -> Site:
     for _ in range(BillingConfig().lockout_failures + 1):
         count_wrong_pin(db, "laser-1", utcnow(), BillingConfig())
     _link, token = make_link(db, "atelier", actor="alice")
-    closed = open_visit(db, pepper=PEPPER, category="company", name="Atelier Dupont", actor="alice").visit
+    company = Customer(ref="C0042", kind="company", name="Léa Dupont", company_name="Atelier Dupont SARL",
+                       company_address="12 rue des Scieurs", postcode="01000", city="Bourg-en-Bresse",
+                       country="FR", siren="552100554", email="lea@example.org")  # fmt: skip
+    db.add(company)
+    db.flush()
+    closed = open_visit(db, pepper=PEPPER, category="company", customer_id=company.id, actor="alice").visit
     add_item(db, closed.id, "plywood-3mm", Decimal(1), actor="alice")
     db.commit()
     assert close(admin, closed.id, "card").status_code == 302
+    invoice = db.scalars(select(Document).where(Document.visit_id == closed.id)).one()
     _live_board(redis_client, {"printer-1": running, "laser-1": ended, "sewing-1": unclaimed})
     codes = {c for kind in LABELS.values() for c in kind}
     codes |= set(db.scalars(select(Category.code))) | set(db.scalars(select(Machine.id)))
     return Site(
         arguments={"visit_id": [visit.id, closed.id], "machine_id": ["printer-1"], "row_id": [1],
-                   "user_id": [1], "session_id": [unclaimed.id], "token": [token]},
+                   "user_id": [1], "session_id": [unclaimed.id], "token": [token],
+                   "customer_id": [company.id], "document_id": [invoice.id]},
         codes=codes,
     )  # fmt: skip
 
