@@ -26,8 +26,8 @@ from sqlalchemy.orm import Session
 from billing.catalogue import add_item
 from billing.charges import charge_session
 from billing.config import BillingConfig
-from billing.live import LiveState
 from billing.ledger.documents import Document
+from billing.live import LiveState
 from billing.lockouts import count_wrong_pin
 from billing.models import (
     LINE_KINDS,
@@ -221,6 +221,8 @@ def test_every_page_reads_in_the_language_with_labels_not_codes(
         response = admin.get(url)
         assert response.status_code in (200, 404), f"{url}: {response.status_code}"
         assert response.status_code == 200 or url == "/no-such-page"
+        if response.mimetype not in ("text/html", "text/csv", "text/plain"):
+            continue  # a PDF: its text is checked by the ledger's own tests
         found = raw_codes(shown(response.text), populated.codes, labels)
         if found:
             problems[url] = found
