@@ -318,19 +318,18 @@ def display_name(customer: Customer) -> str:
 
 def invoice_buyer(customer: Customer | None, visit_id: int | None = None) -> dict[str, str]:
     """The buyer as an invoice names it, frozen into its content; refused when incomplete."""
-    visit = f"visit {visit_id}" if visit_id is not None else "a company's visit"
     if customer is None or customer.kind != "company" or customer.erased_at is not None:
-        raise InvalidOperation(
-            f"{visit} is a company's: its customer must be a company, with its name, "
-            "address and SIREN (the invoice names its buyer)"
-        )
+        if visit_id is None:
+            raise InvalidOperation("a company's visit needs a company customer, with its name, address and SIREN "
+                                   "(the invoice names its buyer)")  # fmt: skip
+        raise InvalidOperation("visit %(visit)s is a company's: its customer must be a company, with its name, "
+                               "address and SIREN (the invoice names its buyer)", visit=visit_id)  # fmt: skip
     try:
         details = checked_details(asdict(CustomerDetails.of(customer)))
     except InvalidCustomer as err:
-        raise InvalidOperation(
-            f"the invoice of {visit} cannot name its buyer {customer.ref}: {err} — "
-            "complete the customer first"
-        ) from err
+        raise InvalidOperation("the invoice of visit %(visit)s cannot name its buyer %(customer)s: %(why)s — "
+                               "complete the customer first", visit=visit_id if visit_id is not None else "?",
+                               customer=customer.ref, why=str(err)) from err  # fmt: skip
     buyer = {"name": details.company_name, "address": details.company_address,
              "postcode": details.postcode, "city": details.city, "country": details.country,
              "siren": details.siren, "vat_number": details.vat_number}  # fmt: skip

@@ -179,7 +179,8 @@ def test_every_page_fits_a_phone_and_a_tablet_without_scrolling_sideways(
     assert login(admin).status_code == 302
     with desk.extensions["fabmeter.store"].session() as db:
         site = populate(db, admin, client)
-    urls = [url for url in pages(served_app, site) if admin.get(url).mimetype == "text/html"]  # not the CSVs
+    urls = [url for url in pages(served_app, site)  # not the CSVs and PDFs, nor an invoice's A4 page
+            if admin.get(url).mimetype == "text/html" and not url.endswith(".html")]  # fmt: skip
     page.goto(served + "/login")
     page.fill("#username", "alice")
     page.fill("#password", PASSWORD)
@@ -190,7 +191,7 @@ def test_every_page_fits_a_phone_and_a_tablet_without_scrolling_sideways(
         for url in urls:
             page.goto(served + url, wait_until="load")
             document = page.evaluate("document.documentElement.scrollWidth")
-            header = page.evaluate("document.querySelector('header.top').getBoundingClientRect().height")
+            header = page.evaluate("document.querySelector('header.top')?.getBoundingClientRect().height ?? 0")
             hidden = page.evaluate(HIDDEN_LINKS, width)
             if document > width or header > 70 or hidden:
                 too_wide.append((width, url, document, round(header), hidden))
