@@ -36,6 +36,7 @@ from agent.sessions import (
     Track,
     advance,
     badge,
+    claim,
     end_session,
     open_session,
     shutdown,
@@ -219,11 +220,35 @@ class Agent:
             self._commit(*badge(track, who, now))
             self.feedback.accepted()
             return
+        if track.session and track.session.auth == "none" and track.job:
+            self._claim(track, cred, who)
+            return
         if track.session and track.session.auth != "none" or track.job:
             log.info("%s is in use: a %s presented there was refused", cred.machine, cred.kind)
             self.feedback.refused()
             return
         self._authorize(track, cred, who)
+
+    def _claim(self, track: Track, cred: Credential, who: str) -> None:
+        """A badge or PIN at a machine running a job nobody claimed (a print started without badging):
+        billing is asked about that very session, and its yes gives the session to the visit."""
+        assert track.session is not None
+        request = AuthRequest(kind=cred.kind, credential=cred.secret, machine=cred.machine, session=track.session.id)
+        answer = self.link.request_auth(request, self.config.auth_timeout_s)
+        if answer is None or not answer.allow:
+            # offline, billing cannot record the claim: staff attach the job at the desk instead
+            reason = answer.reason if answer else "no answer from billing (a running job is claimed online only)"
+            log.info("a %s claiming the job on %s was refused: %s", cred.kind, cred.machine, reason)
+            self.feedback.refused()
+            return
+        track = self.tracks[cred.machine]
+        if track.session is None or track.session.id != request.session:
+            self.feedback.refused()  # the job ended while billing answered: nothing left to claim
+            return
+        self._commit(*claim(track, self.now(), auth="online", visit=answer.visit, holder=who,
+                            display_name=answer.display_name))  # fmt: skip
+        log.info("%s: the running job was claimed (session %s)", cred.machine, request.session)
+        self.feedback.accepted()
 
     def _authorize(self, track: Track, cred: Credential, who: str) -> None:
         session_id = str(uuid.uuid4())
