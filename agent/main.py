@@ -29,7 +29,7 @@ from agent.interlock import Feedback, Interlock
 from agent.link import Link
 from agent.machines import Driver, build
 from agent.outbox import Outbox
-from agent.readers import KeyboardWedge, MatrixKeypad, Rdm6300Reader
+from agent.readers import KeyboardWedge, MatrixKeypad, Rdm6300Reader, SocketReader
 from agent.sessions import (
     Pending,
     Rules,
@@ -327,6 +327,8 @@ def _reader(config: ReaderConfig, sink: Any, pin_factory: Any) -> Any:
         return Rdm6300Reader(config.port or "", machine=config.machine, sink=sink)
     if config.kind == "keyboard":
         return KeyboardWedge(config.device or "", machine=config.machine, sink=sink)
+    if config.kind == "socket":
+        return SocketReader(config.socket or "", machine=config.machine, sink=sink)
     return MatrixKeypad(config.row_pins, config.col_pins, machine=config.machine, sink=sink, pin_factory=pin_factory)
 
 
