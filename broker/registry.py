@@ -22,6 +22,9 @@ from broker.errors import RegistryError
 from broker.messages import MAX_PAYLOAD_BYTES
 
 BILLING_USER = "billing"
+REGISTRY_TABLES = ("agents", "sites")
+# the same file may describe the fablab for `fabmeter admin load` (billing.site)
+CATALOGUE_TABLES = ("materials", "categories", "items", "machines", "tariffs")
 PASSWD_ITERATIONS = 101  # what mosquitto_passwd 2.0 writes for "$7$"
 
 
@@ -63,7 +66,7 @@ def read_registry(path: Path) -> Registry:
         raise RegistryError(f"cannot read registry {path}: {err.strerror}") from err
     except tomllib.TOMLDecodeError as err:
         raise RegistryError(f"{path}: not valid TOML: {err}") from err
-    unknown = sorted(set(data) - {"agents", "sites"})
+    unknown = sorted(set(data) - set(REGISTRY_TABLES) - set(CATALOGUE_TABLES))
     if unknown:
         raise RegistryError(f"{path}: unknown setting {unknown[0]!r} (expected [[agents]], [[sites]])")
     raw = data.get("agents")
