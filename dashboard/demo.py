@@ -4,8 +4,10 @@ It starts a private Mosquitto (with the generated passwords and ACL) and Redis, 
 SQLite, the dashboard, simulated machines (``fabmeter sim``: an OctoPrint printer printing
 around the clock, a GRBL laser on a pseudo-terminal) and three real agents (``fabmeter agent``),
 the sewing machine's on a mocked current sensor. Then it plays a walk-in visit: check-in, the
-loan badge on the laser's RDM6300 reader, a print, close, receipt to a file. Every process is a
-real process; Ctrl-C stops them all.
+loan badge on the laser's RDM6300 reader, a print, close, receipt to a file. Every machine also has
+a simulated reader (a Unix socket) that ``fabmeter sim badge|pin`` presents a credential to, so a
+newcomer plays the visitor. Every process is a real process; one that exits is restarted with
+back-off, as systemd would; Ctrl-C stops them all.
 """
 
 from __future__ import annotations
