@@ -396,6 +396,7 @@ def play_hint(root: Path) -> str:
     """How a newcomer plays the visitor from another terminal."""
     exe = Path(sys.executable).parent / "fabmeter"
     prog = "fabmeter" if shutil.which("fabmeter") == str(exe) or not exe.exists() else os.path.relpath(exe)
+    prog = str(exe) if prog.startswith("..") else prog  # from elsewhere than the clone: the whole path
     where = "" if root == DEMO_DIR.resolve() else f" --dir {root}"
     return (
         "  play the visitor: check someone in at the desk (note the PIN, or give a loan badge), then from\n"
