@@ -26,8 +26,8 @@ from sqlalchemy.orm import Session
 from billing.catalogue import add_item
 from billing.charges import charge_session
 from billing.config import BillingConfig
-from billing.live import LiveState
 from billing.ledger.documents import Document
+from billing.live import LiveState
 from billing.lockouts import count_wrong_pin
 from billing.models import (
     LINE_KINDS,
