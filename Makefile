@@ -30,8 +30,9 @@ test-packages:
 	@[ -x /usr/bin/chromium ] || { echo "installing: chromium"; \
 		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
+# make demo PORT=8080: the dashboard's port (default 8000; 0 for any free one)
 demo: $(BIN)/fabmeter
-	$(BIN)/fabmeter demo
+	$(BIN)/fabmeter demo$(if $(PORT), --port $(PORT))
 
 lint: $(BIN)/fabmeter
 	$(BIN)/ruff check .

@@ -15,9 +15,10 @@ import click
 # name -> ("module:attribute", one-line help shown by ``fabmeter --help``)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("dashboard.demo:demo", "Run a whole fablab on this machine, with simulated machines."),
-    "sim": ("agent.sim.cli:sim", "Simulated machines for the demo (OctoPrint printer, GRBL laser)."),
+    "sim": ("agent.sim.cli:sim", "Simulated machines for the demo, and a badge or PIN at its readers."),
     "broker": ("broker.cli:broker", "Generate Mosquitto configuration, ACL and passwords."),
     "billing": ("billing.cli:billing", "Run the billing service: ingest, pricing, authorization, live state."),
+    "setup": ("billing.cli:setup", "Make a server's secrets and broker files in one folder (e.g. /etc/fabmeter)."),
     "db": ("billing.cli:db", "Database migrations: fabmeter db upgrade."),
     "ledger": ("billing.ledger.cli:ledger", "Receipts ledger: verify the hash chain, closures, accounting export."),
     "agent": ("agent.cli:agent", "Run the machine agent beside one or more machines."),

@@ -21,7 +21,7 @@ from broker.topics import is_id
 DRIVERS = ("octoprint", "moonraker", "marlin", "grbl", "gpio")
 # printers bind a session to a job; relay machines (laser, CNC, sewing) to a badge
 PRINTER_DRIVERS = ("octoprint", "moonraker", "marlin")
-READER_KINDS = ("rdm6300", "keyboard", "keypad")
+READER_KINDS = ("rdm6300", "keyboard", "keypad", "socket")
 
 __all__ = ["AgentConfig", "ConfigError", "MachineConfig", "MqttConfig", "ReaderConfig"]
 
@@ -61,6 +61,7 @@ class ReaderConfig:
     device: str | None = None  # keyboard (evdev event device)
     row_pins: tuple[str, ...] = ()  # keypad
     col_pins: tuple[str, ...] = ()
+    socket: str | None = None  # socket (demos and trials): a Unix datagram socket
 
 
 @dataclass(frozen=True)
@@ -177,4 +178,6 @@ def _reader(s: Settings, machine_ids: set[str]) -> ReaderConfig:
         return ReaderConfig(kind, machine, port=s.text("port"))
     if kind == "keyboard":
         return ReaderConfig(kind, machine, device=s.text("device"))
+    if kind == "socket":
+        return ReaderConfig(kind, machine, socket=str(s.path_value("socket")))
     return ReaderConfig(kind, machine, row_pins=s.strings("row_pins"), col_pins=s.strings("col_pins"))

@@ -29,13 +29,14 @@ from agent.interlock import Feedback, Interlock
 from agent.link import Link
 from agent.machines import Driver, build
 from agent.outbox import Outbox
-from agent.readers import KeyboardWedge, MatrixKeypad, Rdm6300Reader
+from agent.readers import KeyboardWedge, MatrixKeypad, Rdm6300Reader, SocketReader
 from agent.sessions import (
     Pending,
     Rules,
     Track,
     advance,
     badge,
+    claim,
     end_session,
     open_session,
     shutdown,
@@ -231,6 +232,9 @@ class Agent:
             self._commit(*badge(track, who, now))
             self.feedback.accepted()
             return
+        if track.session and track.session.auth == "none" and track.job:
+            self._claim(track, cred, who)
+            return
         if track.session and track.session.auth != "none" or track.job:
             log.info("%s is in use: a %s presented there was refused", cred.machine, cred.kind)
             self._refuse(cred.machine, "in_use", "machine occupée")
@@ -249,6 +253,27 @@ class Agent:
     def _accepted(self, machine: str) -> None:
         self.feedback.accepted()
         self._refusals.pop(machine, None)
+
+    def _claim(self, track: Track, cred: Credential, who: str) -> None:
+        """A badge or PIN at a machine running a job nobody claimed (a print started without badging):
+        billing is asked about that very session, and its yes gives the session to the visit."""
+        assert track.session is not None
+        request = AuthRequest(kind=cred.kind, credential=cred.secret, machine=cred.machine, session=track.session.id)
+        answer = self.link.request_auth(request, self.config.auth_timeout_s)
+        if answer is None or not answer.allow:
+            # offline, billing cannot record the claim: staff attach the job at the desk instead
+            reason = answer.reason if answer else "no answer from billing (a running job is claimed online only)"
+            log.info("a %s claiming the job on %s was refused: %s", cred.kind, cred.machine, reason)
+            self._refuse(cred.machine, answer.code if answer else None, reason)
+            return
+        track = self.tracks[cred.machine]
+        if track.session is None or track.session.id != request.session:
+            self._refuse(cred.machine, None, "the job ended while billing answered")  # nothing left to claim
+            return
+        self._commit(*claim(track, self.now(), auth="online", visit=answer.visit, holder=who,
+                            display_name=answer.display_name))  # fmt: skip
+        log.info("%s: the running job was claimed (session %s)", cred.machine, request.session)
+        self._accepted(cred.machine)
 
     def _authorize(self, track: Track, cred: Credential, who: str) -> None:
         session_id = str(uuid.uuid4())
@@ -337,6 +362,8 @@ def _reader(config: ReaderConfig, sink: Any, pin_factory: Any) -> Any:
         return Rdm6300Reader(config.port or "", machine=config.machine, sink=sink)
     if config.kind == "keyboard":
         return KeyboardWedge(config.device or "", machine=config.machine, sink=sink)
+    if config.kind == "socket":
+        return SocketReader(config.socket or "", machine=config.machine, sink=sink)
     return MatrixKeypad(config.row_pins, config.col_pins, machine=config.machine, sink=sink, pin_factory=pin_factory)
 
 

@@ -9,9 +9,11 @@ Secrets (PINs, badge UIDs) are never logged.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from agent.auth import Credential
@@ -213,3 +215,48 @@ class KeyboardWedge(_ReaderThread):
                     typed = (typed + WEDGE_KEYS[name])[-32:]
         finally:
             dev.ungrab()
+
+
+def datagram_credential(data: bytes, machine: str) -> Credential | None:
+    """``badge 0A1B2C3D4E`` or ``pin 123456`` as a credential; None for anything else."""
+    kind, _, secret = data.decode("ascii", errors="replace").strip().partition(" ")
+    if kind == "badge" and 4 <= len(secret) <= 32 and all(c in "0123456789abcdefABCDEF" for c in secret):
+        return Credential("badge", secret.upper(), machine)
+    if kind == "pin" and 4 <= len(secret) <= 12 and secret.isascii() and secret.isdigit():
+        return Credential("pin", secret, machine)
+    return None
+
+
+class SocketReader(_ReaderThread):
+    """A simulated reader for demos and trials: each datagram on a Unix socket is one credential
+    presented (``fabmeter sim badge laser-1 0A1B2C3D4E``, ``fabmeter sim pin sewing-1 123456``).
+
+        SocketReader("demo-data/readers/laser-1.sock", machine="laser-1", sink=queue.put).start()
+    """
+
+    def __init__(self, path: str, *, machine: str, sink: Sink) -> None:
+        super().__init__(f"simulated reader {path}")
+        self.path, self.machine, self._sink = Path(path), machine, sink
+
+    def _run(self) -> None:
+        self.path.unlink(missing_ok=True)  # left by a previous run of this agent
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            sock.bind(str(self.path))
+            sock.settimeout(0.2)
+            try:
+                while not self._stop.is_set():
+                    self._receive(sock)
+            finally:
+                self.path.unlink(missing_ok=True)
+
+    def _receive(self, sock: socket.socket) -> None:
+        try:
+            data = sock.recv(256)
+        except TimeoutError:
+            return
+        credential = datagram_credential(data, self.machine)
+        if credential is None:
+            log.warning("%s: ignored a datagram that is not 'badge HEX' or 'pin DIGITS'", self.path)
+        else:
+            self._sink(credential)

@@ -405,7 +405,8 @@ def open_session(
 
 def claim(track: Track, now: Now, **who: Any) -> Step:
     """A person identified at a machine whose unclaimed (``auth="none"``) session is running: it stays
-    one session; the person is noted locally so badge-out works, billing attaches it at the desk."""
+    one session; the person is noted locally (badge-out, "in use" for anyone else). Which visit pays
+    is billing's decision, made when it answered the credential for this session id."""
     assert track.session is not None
     return replace(track, session=replace(track.session, **who)), []
 

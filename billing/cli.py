@@ -1,4 +1,4 @@
-"""``fabmeter billing`` (the service) and ``fabmeter db upgrade`` (migrations)."""
+"""``fabmeter billing`` (the service), ``fabmeter db upgrade`` (migrations) and ``fabmeter setup``."""
 
 from __future__ import annotations
 
@@ -75,3 +75,35 @@ def billing(config_path: Path, upgrade: bool) -> None:
     service.run(stop)
     log.info("billing stopping")
     service.stop()
+
+
+@click.command("setup")
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.option("--registry", type=click.Path(path_type=Path), required=True,
+              help="site.toml listing [[agents]] and their machines (deploy/site.example.toml).")
+@click.option("--listen", default="0.0.0.0:1883", show_default=True, help="HOST:PORT the broker listens on.")
+@click.option("--run-as", default=None, help="System user mosquitto switches to; owns FOLDER/mosquitto.")
+@click.option("--group", default=None, help="Group of the services' user, allowed to read FOLDER/secrets.")
+@click.option("--tls-cert", type=click.Path(path_type=Path), help="Broker certificate (enables TLS).")
+@click.option("--tls-key", type=click.Path(path_type=Path), help="Broker private key.")
+def setup(folder: Path, registry: Path, listen: str, run_as: str | None, group: str | None,
+          tls_cert: Path | None, tls_key: Path | None) -> None:  # fmt: skip
+    """Make a server's secrets (pepper, dashboard key, ledger key, broker passwords) and Mosquitto's
+    files in FOLDER (e.g. /etc/fabmeter), where deploy/server.example.toml expects them. Secrets
+    that exist are kept; run it again after adding an agent to the registry."""
+    from billing.setup import write_server_files
+    from broker.errors import BrokerError
+    from broker.registry import TLSFiles, parse_listen, read_registry
+
+    if bool(tls_cert) != bool(tls_key):
+        raise click.UsageError("--tls-cert and --tls-key go together")
+    try:
+        written = write_server_files(
+            folder, read_registry(registry), listen=parse_listen(listen), run_as=run_as, group=group,
+            tls=TLSFiles(tls_cert, tls_key) if tls_cert and tls_key else None,
+        )  # fmt: skip
+    except (BrokerError, LookupError, PermissionError) as err:  # LookupError: no such user or group
+        raise click.ClickException(str(err)) from err
+    for path in written:
+        click.echo(f"{path}")
+    click.echo(f"next: copy deploy/server.example.toml to {folder.resolve() / 'server.toml'} and edit it")

@@ -6,7 +6,9 @@
 A visit id in an agent's ``session_started`` is a claim to check, never a fact: an online session
 goes to the visit of the grant billing gave that agent for that machine and that session id; an
 offline one to the visit of an allow-list entry billing published to that agent, for that digest
-and a machine the entry names. Anything else stays unclaimed until staff attach it.
+and a machine the entry names. A job running unclaimed (a print started without badging) goes to
+the visit of a credential billing accepted for that very session (``claim_running``). Anything else
+stays unclaimed until staff attach it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from billing.allowlists import held_entry
-from billing.models import AuthGrant, Visit
+from billing.audit import audit
+from billing.models import AuthGrant, UsageSession, Visit
 from broker.messages import AuthRequest, SessionStarted
 
 
@@ -48,4 +51,25 @@ def claimed_visit(
         if row is None or row.visit_id != visit_id or machine not in row.machines.split():
             return None, "no allow-list entry billing gave this agent matches"
         return db.get(Visit, row.visit_id), "allow-list entry"
+    grant = db.get(AuthGrant, (agent, session_id))  # claimed while running, before its start arrived
+    if grant is not None and grant.machine_id == machine:
+        return db.get(Visit, grant.visit_id), "claimed while running"
     return None, "nobody identified"
+
+
+def claim_running(db: Session, agent: str, request: AuthRequest, visit_id: int) -> str | None:
+    """A credential billing accepted, presented for a session that already runs: give the session to
+    the visit if nobody has it yet; else why not (the caller refuses). None also for a new session."""
+    session = db.get(UsageSession, request.session)
+    if session is None:
+        return None  # a new session, or one whose start billing has not seen yet: the grant says
+    if session.agent != agent or session.machine_id != request.machine:
+        return f"session {session.id} is not one of {agent}'s on {request.machine}"
+    if session.visit_id is not None and session.visit_id != visit_id:
+        return f"{request.machine} is in use by another visit"
+    if session.state != "open" or session.after_close_of is not None:
+        return f"the use of {request.machine} has ended: ask at the desk"
+    if session.visit_id is None:
+        session.visit = db.get(Visit, visit_id)
+        audit(db, f"agent:{agent}", "claim_running", f"session {session.id}", f"visit {visit_id}")
+    return None

@@ -46,7 +46,7 @@ from billing.config import ServerConfig
 from billing.database import make_engine
 from billing.downtime import order
 from billing.errors import NotYours
-from billing.grants import grant_online, visit_number
+from billing.grants import claim_running, grant_online, visit_number
 from billing.health import Parts
 from billing.ingest import BatchResult, Inbox, Received
 from billing.live import LiveState
@@ -61,6 +61,7 @@ from broker.messages import (
     AgentStatus,
     Allowlist,
     AuthRequest,
+    AuthResponse,
     MachineState,
     ServiceOrder,
     decode,
@@ -313,7 +314,10 @@ class BillingService:
         with self.factory.begin() as db:
             response = decide(db, request, pepper=self.config.pepper, rules=self.config.billing, agent=agent)
             visit_id = visit_number(response.visit) if response.allow else None
-            if visit_id is not None:
+            refusal = claim_running(db, agent, request, visit_id) if visit_id is not None else None
+            if refusal is not None:
+                response = AuthResponse(allow=False, reason=refusal, session=request.session)
+            elif visit_id is not None:
                 grant_online(db, agent, request, visit_id)  # what a session_started may claim
         reply = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
         correlation = getattr(properties, "CorrelationData", None)

@@ -22,6 +22,9 @@ from broker.errors import RegistryError
 from broker.messages import MAX_PAYLOAD_BYTES
 
 BILLING_USER = "billing"
+REGISTRY_TABLES = ("agents", "sites")
+# the same file may describe the fablab for `fabmeter admin load` (billing.site)
+CATALOGUE_TABLES = ("materials", "categories", "items", "machines", "tariffs")
 PASSWD_ITERATIONS = 101  # what mosquitto_passwd 2.0 writes for "$7$"
 
 
@@ -63,7 +66,7 @@ def read_registry(path: Path) -> Registry:
         raise RegistryError(f"cannot read registry {path}: {err.strerror}") from err
     except tomllib.TOMLDecodeError as err:
         raise RegistryError(f"{path}: not valid TOML: {err}") from err
-    unknown = sorted(set(data) - {"agents", "sites"})
+    unknown = sorted(set(data) - set(REGISTRY_TABLES) - set(CATALOGUE_TABLES))
     if unknown:
         raise RegistryError(f"{path}: unknown setting {unknown[0]!r} (expected [[agents]], [[sites]])")
     raw = data.get("agents")
@@ -167,7 +170,7 @@ def conf_text(
         "persistence true",
         f"persistence_location {out / 'data'}/",
         "autosave_interval 30",
-        "# a subscriber that falls behind must not lose messages (see DESIGN.md)",
+        "# a subscriber that falls behind must not lose messages (README: Broker configuration)",
         "max_queued_messages 1000000",
         "max_queued_bytes 0",
         "max_inflight_messages 1000",
@@ -205,13 +208,15 @@ def write_broker_config(
     listen: tuple[str, int] = ("0.0.0.0", 1883),
     run_as: str | None = None,
     tls: TLSFiles | None = None,
+    secrets_dir: Path | None = None,
 ) -> list[Path]:
-    """Write the broker's files into ``out``; return the paths written."""
+    """Write the broker's files into ``out`` and each user's password into ``secrets_dir``
+    (``out/secrets`` unless given); return the paths written."""
     out = out.resolve()
-    secrets_dir = out / "secrets"
+    secrets_dir = (secrets_dir or out / "secrets").resolve()
     secrets_dir.mkdir(parents=True, exist_ok=True)
     secrets_dir.chmod(0o700)
-    (out / "data").mkdir(exist_ok=True)
+    (out / "data").mkdir(parents=True, exist_ok=True)
     users = [BILLING_USER] + [a.id for a in registry.agents] + [s.user for s in registry.sites]
     passwd = "".join(f"{u}:{password_hash(_password_for(secrets_dir, u))}\n" for u in users)
     written = []

@@ -35,7 +35,7 @@ def dashboard(config_path: Path, host: str, port: int) -> None:
 
 @click.group()
 def admin() -> None:
-    """Administration: staff users, erasing a person."""
+    """Administration: staff users, loading a site file, erasing a person."""
 
 
 @admin.command("create-user")
@@ -66,6 +66,32 @@ def create_user_command(config_path: Path, username: str, role: str, password_fi
         engine.dispose()
     except BillingError as err:
         raise click.ClickException(str(err)) from err
+
+
+@admin.command("load")
+@click.argument("site_file", type=click.Path(path_type=Path))
+@CONFIG_OPTION
+def load_command(site_file: Path, config_path: Path) -> None:
+    """Load machines, materials, categories, catalogue items and tariffs from SITE_FILE (TOML, see
+    deploy/site.example.toml); loading it again changes only what differs. Migrates first."""
+    from sqlalchemy.orm import Session
+
+    from billing.database import make_engine, upgrade
+    from billing.site import load_site
+
+    config = load_config(config_path)
+    try:
+        upgrade(config.database_url)
+        engine = make_engine(config.database_url)
+        with Session(engine) as db:
+            changes = load_site(db, site_file, actor="cli")
+            db.commit()
+        engine.dispose()
+    except BillingError as err:
+        raise click.ClickException(str(err)) from err
+    for change in changes:
+        click.echo(change)
+    click.echo(f"{site_file}: {len(changes)} change(s)" if changes else f"{site_file}: nothing to change")
 
 
 @admin.command("erase")

@@ -4,8 +4,10 @@ It starts a private Mosquitto (with the generated passwords and ACL) and Redis, 
 SQLite, the dashboard, simulated machines (``fabmeter sim``: an OctoPrint printer printing
 around the clock, a GRBL laser on a pseudo-terminal) and three real agents (``fabmeter agent``),
 the sewing machine's on a mocked current sensor. Then it plays a walk-in visit: check-in, the
-loan badge on the laser's RDM6300 reader, a print, close, receipt to a file. Every process is a
-real process; Ctrl-C stops them all.
+loan badge on the laser's RDM6300 reader, a print, close, receipt to a file. Every machine also has
+a simulated reader (a Unix socket) that ``fabmeter sim badge|pin`` presents a credential to, so a
+newcomer plays the visitor. Every process is a real process; one that exits is restarted with
+back-off, as systemd would; Ctrl-C stops them all.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -46,6 +49,7 @@ AGENTS = {"pi-printer": ["printer-1"], "pi-laser": ["laser-1"], "pi-sewing": ["s
 ADMIN = ("admin", "fablab-demo")
 VISITOR = "Camille Martin"
 BADGE = "0A1B2C3D4E"
+DEMO_DIR = Path("demo-data")  # also fabmeter sim badge/pin's default
 
 
 def rdm6300_frame(uid: str) -> bytes:
@@ -79,6 +83,10 @@ class Layout:
 
     def agent_toml(self, agent: str) -> Path:
         return self.root / f"{agent}.toml"
+
+    def reader(self, machine: str) -> Path:
+        """The socket of the machine's simulated reader (``fabmeter sim badge|pin``)."""
+        return self.root / "readers" / f"{machine}.sock"
 
 
 def write_configs(layout: Layout, redis_url: str) -> None:
@@ -122,7 +130,9 @@ def _agent_toml(layout: Layout, agent: str, machines: list[str]) -> str:
         "sewing-1": '[[machines]]\nid = "sewing-1"\ndriver = "gpio"\npin = "GPIO27"\non_s = 1.0\noff_s = 2.0\n'
         "simulate_busy_s = 20.0\nsimulate_idle_s = 40.0\n",
     }
-    return head + "\n".join(blocks[m] for m in machines)
+    readers = "".join(f'\n[[readers]]\nkind = "socket"\nmachine = "{m}"\nsocket = "{layout.reader(m)}"\n'
+                      for m in machines)  # fmt: skip
+    return head + "\n".join(blocks[m] for m in machines) + readers
 
 
 class BadgeReader:
@@ -145,13 +155,37 @@ class BadgeReader:
         os.close(self._slave)
 
 
+FIRST_RESTART_S, MAX_RESTART_S, STABLE_S = 1.0, 30.0, 60.0
+
+
+def restart_delay(previous_s: float | None, ran_s: float) -> float:
+    """How long to wait before restarting a process that exited after running ``ran_s`` seconds, as
+    systemd's ``Restart=always`` with ``RestartSteps=`` and ``RestartMaxDelaySec=30`` would: doubled
+    while it keeps exiting quickly, back to the first delay once it ran a minute."""
+    if previous_s is None or ran_s >= STABLE_S:
+        return FIRST_RESTART_S
+    return min(previous_s * 2, MAX_RESTART_S)
+
+
+@dataclass
+class Child:
+    """One process of the demo and when it is due to be started again."""
+
+    name: str
+    args: tuple[str, ...]
+    proc: subprocess.Popen[bytes]
+    started: float
+    delay: float | None = None
+    due: float | None = None  # set while it waits to be restarted
+
+
 class Demo:
-    """Starts everything, plays the visit, and stops everything in reverse order."""
+    """Starts everything, keeps it running, plays the visit, and stops everything in reverse order."""
 
     def __init__(self, root: Path, http_port: int, say: Any = click.echo) -> None:
         self.say = say
         self.layout = Layout(root.resolve(), free_port(), http_port or free_port(), free_port())
-        self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.procs: dict[str, Child] = {}
         self.services: list[Any] = []
         self.stopping = threading.Event()
         self.badge: BadgeReader | None = None
@@ -164,6 +198,7 @@ class Demo:
         if root.exists():
             shutil.rmtree(root)
         (root / "logs").mkdir(parents=True)
+        (root / "readers").mkdir()
         redis = PrivateRedis(root / "redis")
         redis.start()
         self.services.append(redis)
@@ -189,7 +224,7 @@ class Demo:
             seed(db)
             create_user(db, ADMIN[0], ADMIN[1], role="admin", actor="demo")
 
-    def _spawn(self, name: str, *args: str) -> None:
+    def _popen(self, name: str, args: tuple[str, ...]) -> subprocess.Popen[bytes]:
         log_file = open(self.layout.root / "logs" / f"{name}.log", "ab")
         # no Raspberry Pi here: the relay, LED and current sensor are gpiozero mock pins
         env = {**os.environ, "GPIOZERO_PIN_FACTORY": "mock", "PYTHONUNBUFFERED": "1"}
@@ -198,14 +233,17 @@ class Demo:
             stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         log_file.close()
-        self.procs.append((name, proc))
+        return proc
+
+    def _spawn(self, name: str, *args: str) -> None:
+        self.procs[name] = Child(name, args, self._popen(name, args), time.monotonic())
 
     def start(self) -> None:
         lay = self.layout
         self._spawn("billing", "billing", "--config", str(lay.server_toml))
         self._spawn("dashboard", "dashboard", "--config", str(lay.server_toml),
                     "--host", "127.0.0.1", "--port", str(lay.http_port))  # fmt: skip
-        self._spawn("sim", "sim", "--octoprint-port", str(lay.octoprint_port), "--job-s", "90",
+        self._spawn("sim", "sim", "machines", "--octoprint-port", str(lay.octoprint_port), "--job-s", "90",
                     "--idle-s", "20", "--grbl-link", str(lay.root / "laser-1.tty"), "--cut-s", "15",
                     "--grbl-trigger", str(lay.root / "laser-1.job"))  # fmt: skip
         self.badge = BadgeReader(lay.root / "badge-laser.tty")
@@ -214,14 +252,23 @@ class Demo:
             self._spawn(agent, "agent", "--config", str(lay.agent_toml(agent)))
         wait_for_port(lay.http_port, timeout=30)
         self.say(f"\n  dashboard: http://127.0.0.1:{lay.http_port}/   login: {ADMIN[0]} / {ADMIN[1]}")
+        self.say(f"  other ports, picked free: mosquitto 127.0.0.1:{lay.mqtt_port}, "
+                 f"redis 127.0.0.1:{self.services[0].port}, simulated OctoPrint 127.0.0.1:{lay.octoprint_port}")  # fmt: skip
         self.say(f"  logs and data in {lay.root}; Ctrl-C stops everything\n")
+        self.say(play_hint(lay.root))
 
     def check(self) -> None:
-        for name, proc in self.procs:
-            if proc.poll() is not None:
-                raise click.ClickException(
-                    f"{name} exited with status {proc.returncode}: see {self.layout.root}/logs/{name}.log"
-                )
+        """Restart whatever exited, as systemd would, and say so."""
+        now = time.monotonic()
+        for child in self.procs.values():
+            if child.due is None and child.proc.poll() is not None:
+                child.delay = restart_delay(child.delay, now - child.started)
+                child.due = now + child.delay
+                self.say(f"[demo] {child.name} exited with status {child.proc.returncode}: restarting it in "
+                         f"{child.delay:.0f} s, as systemd would (see logs/{child.name}.log)")  # fmt: skip
+            elif child.due is not None and now >= child.due:
+                child.proc, child.started, child.due = self._popen(child.name, child.args), now, None
+                self.say(f"[demo] {child.name} restarted")
 
     # -- the scripted visit ----------------------------------------------------------------
 
@@ -329,28 +376,57 @@ class Demo:
     # -- stopping ----------------------------------------------------------------------------
 
     def stop(self) -> None:
-        for _name, proc in reversed(self.procs):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for name, proc in reversed(self.procs):
+        children = list(reversed(self.procs.values()))
+        for child in children:
+            if child.proc.poll() is None:
+                child.proc.send_signal(signal.SIGTERM)
+        for child in children:
             try:
-                proc.wait(timeout=15)
+                child.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                log.warning("%s did not stop in time: killed", name)
-                proc.kill()
+                log.warning("%s did not stop in time: killed", child.name)
+                child.proc.kill()
         if self.badge:
             self.badge.close()
         for service in reversed(self.services):
             service.stop()
 
 
+def play_hint(root: Path) -> str:
+    """How a newcomer plays the visitor from another terminal."""
+    exe = Path(sys.executable).parent / "fabmeter"
+    prog = "fabmeter" if shutil.which("fabmeter") == str(exe) or not exe.exists() else os.path.relpath(exe)
+    prog = str(exe) if prog.startswith("..") else prog  # from elsewhere than the clone: the whole path
+    where = "" if root == DEMO_DIR.resolve() else f" --dir {root}"
+    return (
+        "  play the visitor: check someone in at the desk (note the PIN, or give a loan badge), then from\n"
+        "  another terminal present it at a machine (laser-1, printer-1, sewing-1):\n"
+        f"    {prog} sim badge laser-1 0A1B2C3D4E{where}\n"
+        f"    {prog} sim pin sewing-1 123456{where}\n"
+        "  the same badge again ends the session; at printer-1 it claims a print nobody badged for.\n"
+    )
+
+
+def check_port_free(port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as err:
+            raise click.ClickException(
+                f"port {port} is taken on 127.0.0.1 ({err.strerror}): choose another with --port "
+                "(make demo PORT=8080), or --port 0 for any free one"
+            ) from err
+
+
 @click.command("demo")
-@click.option("--dir", "root", type=click.Path(path_type=Path), default=Path("demo-data"),
+@click.option("--dir", "root", type=click.Path(path_type=Path), default=DEMO_DIR,
               show_default=True, help="Working folder (emptied at start).")  # fmt: skip
 @click.option("--port", type=int, default=8000, show_default=True, help="Dashboard port (0: any).")
 @click.option("--no-visit", is_flag=True, help="Do not play the scripted walk-in visit.")
 def demo(root: Path, port: int, no_visit: bool) -> None:
     """Run a whole fablab on this machine: broker, billing, dashboard, simulated machines."""
+    if port:
+        check_port_free(port)
     runner = Demo(root, port)
     stop = runner.stopping
     stop_on_signals(stop)

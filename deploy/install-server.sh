@@ -17,21 +17,15 @@ cp -r "$here/deploy" /opt/fabmeter/ && cp "$here/README.md" /opt/fabmeter/
 /opt/fabmeter/venv/bin/pip install --quiet --upgrade pip
 /opt/fabmeter/venv/bin/pip install --quiet "$here[server]"
 
-# Mosquitto: our listener, ACL and passwords, included from Debian's conf.d
-/opt/fabmeter/venv/bin/fabmeter broker config --registry "$registry" --out /etc/fabmeter/mosquitto \
-    --listen 0.0.0.0:1883 --run-as mosquitto ${FABMETER_TLS_CERT:+--tls-cert "$FABMETER_TLS_CERT" --tls-key "$FABMETER_TLS_KEY"}
-chown -R mosquitto:mosquitto /etc/fabmeter/mosquitto
-cp /etc/fabmeter/mosquitto/secrets/billing.password /etc/fabmeter/secrets/billing.password
+# the secrets (pepper, dashboard key, ledger key, broker passwords) in /etc/fabmeter/secrets and
+# Mosquitto's listener, ACL and passwords in /etc/fabmeter/mosquitto, included from Debian's unit
+/opt/fabmeter/venv/bin/fabmeter setup /etc/fabmeter --registry "$registry" --listen 0.0.0.0:1883 \
+    --run-as mosquitto --group fabmeter ${FABMETER_TLS_CERT:+--tls-cert "$FABMETER_TLS_CERT" --tls-key "$FABMETER_TLS_KEY"}
 mkdir -p /etc/systemd/system/mosquitto.service.d
 cp "$here/deploy/mosquitto/fabmeter-override.conf" /etc/systemd/system/mosquitto.service.d/fabmeter.conf
 
-# secrets that live outside the database
-for secret in secret_key pepper ledger.key; do
-    [ -f /etc/fabmeter/secrets/$secret ] || head -c 32 /dev/urandom | base64 > /etc/fabmeter/secrets/$secret
-done
 [ -f /etc/fabmeter/server.toml ] || cp "$here/deploy/server.example.toml" /etc/fabmeter/server.toml
-chown -R root:fabmeter /etc/fabmeter/secrets /etc/fabmeter/server.toml
-chmod 640 /etc/fabmeter/secrets/* && chmod 750 /etc/fabmeter/secrets
+chown root:fabmeter /etc/fabmeter/server.toml
 
 cp "$here"/deploy/systemd/fabmeter-*.service "$here"/deploy/systemd/fabmeter-*.timer /etc/systemd/system/
 systemctl daemon-reload

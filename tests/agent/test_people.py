@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import queue
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,15 @@ from agent.interlock import Interlock
 from agent.machines.gpio import CurrentSense
 from agent.main import Agent
 from agent.outbox import Outbox
-from agent.readers import Deduper, MatrixKeypad, Rdm6300Parser, Rdm6300Reader, frame_uid
+from agent.readers import (
+    Deduper,
+    MatrixKeypad,
+    Rdm6300Parser,
+    Rdm6300Reader,
+    SocketReader,
+    datagram_credential,
+    frame_uid,
+)
 from broker import messages
 from broker.messages import AllowEntry, Allowlist, UsageEvent, credential_digest
 from broker.services import free_port
@@ -236,3 +245,41 @@ def test_training_required_and_out_of_service_sound_unlike_any_other_refusal() -
 
     patterns = [ACCEPTED, REFUSED, refusal_pattern("not_qualified"), refusal_pattern("out_of_service")]
     assert len(set(patterns)) == 4 and refusal_pattern("wrong_pin") == refusal_pattern(None) == REFUSED
+
+
+@pytest.mark.parametrize(
+    ("datagram", "expected"),
+    [
+        (b"badge 0a1b2c3d4e\n", ("badge", "0A1B2C3D4E")),
+        (b"pin 123456", ("pin", "123456")),
+        (b"pin 12 34", None),
+        (b"pin \xd9\xa1\xd9\xa2\xd9\xa3\xd9\xa4", None),  # Arabic-Indic digits pass str.isdigit()
+        (b"badge 0A1B-2C", None),
+        (b"badge " + b"A" * 33, None),
+        (b"wave 0A1B2C3D4E", None),
+        (b"", None),
+    ],
+)
+def test_a_simulated_readers_datagram_is_a_badge_or_a_pin(datagram: bytes, expected: tuple[str, str] | None) -> None:
+    cred = datagram_credential(datagram, "laser-1")
+    assert (None if cred is None else (cred.kind, cred.secret)) == expected
+
+
+def test_socket_reader_hands_over_what_fabmeter_sim_sends(tmp_path: Path) -> None:
+    got: queue.Queue[Credential] = queue.Queue()
+    path = tmp_path / "readers" / "laser-1.sock"
+    path.parent.mkdir()
+    path.write_text("left over from a crashed run")
+    reader = SocketReader(str(path), machine="laser-1", sink=got.put)
+    reader.start()
+    deadline = time.monotonic() + 5
+    while not path.is_socket() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        for datagram in (b"junk", b"pin 482913", b"badge 0A00B1C2D3"):
+            sock.sendto(datagram, str(path))
+    first, second = got.get(timeout=5), got.get(timeout=5)
+    reader.stop()
+    assert [(c.kind, c.secret, c.machine) for c in (first, second)] == [
+        ("pin", "482913", "laser-1"), ("badge", "0A00B1C2D3", "laser-1")]  # fmt: skip
+    assert got.empty() and not path.exists()

@@ -131,3 +131,18 @@ def test_usage_after_a_visit_closed_is_kept_for_a_new_document(inbox: Inbox, db:
     assert visit_total(db, visit.id) == Decimal("5.50") and visit_total(db, closed) == 0
     session = db.get(UsageSession, sim.session)
     assert session is not None and session.state == "priced"
+
+
+def test_a_print_claimed_before_its_start_reached_billing_goes_to_the_claiming_visit(
+    inbox: Inbox, db: Session, pepper: str
+) -> None:
+    """The badge's answer (a grant for the running session) can beat the agent's backlog to billing."""
+    claimer = visit_id(db, pepper)
+    sim = AgentSim("pi-printer", "printer-1")
+    sim.granted(db, claimer)
+    db.commit()
+    sim.session_started(visit=None, auth="none")
+    sim.session_ended("job_end", 3600, 3600, 3600)
+    commit(inbox, sim)
+    db.expire_all()
+    assert visit_total(db, claimer) > 0 and refusals(db) == []
