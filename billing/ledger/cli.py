@@ -29,6 +29,7 @@ from billing.config import ServerConfig
 from billing.database import make_engine
 from billing.errors import BillingError
 from billing.ledger.documents import Closure, Document
+from billing.ledger.events import Event
 from billing.ledger.seals import LEDGER_KEY
 from billing.models import utcnow
 
@@ -108,7 +109,8 @@ def verify(config_path: Path, show_all: bool) -> None:
             sys.exit(1)
         documents = db.scalar(select(func.count(Document.id)))
         closures = db.scalar(select(func.count(Closure.id)))
-    click.echo(f"ledger intact: {documents} documents and {closures} closures verified")
+        events = db.scalar(select(func.count(Event.id)))
+    click.echo(f"ledger intact: {documents} documents, {closures} closures and {events} events verified")
 
 
 @ledger.command("close-day")
