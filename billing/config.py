@@ -106,6 +106,7 @@ class ServerConfig:
     path: Path | None = None
     ledger_key: str | None = None  # seals every document and closure (billing.ledger.seals)
     anchor_file: Path | None = None  # where closures are anchored, outside the database
+    archive_key: str | None = None  # Ed25519 private key (PEM) that signs the yearly archive
 
     @classmethod
     def from_file(cls, path: Path, environ: Mapping[str, str] = os.environ) -> ServerConfig:
@@ -128,6 +129,7 @@ class ServerConfig:
             path=s.path,
             ledger_key=s.secret("ledger_key", None),
             anchor_file=s.path_value("anchor_file", None),
+            archive_key=s.secret("archive_key", None),
         )
 
 

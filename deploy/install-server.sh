@@ -29,6 +29,7 @@ cp "$here/deploy/mosquitto/fabmeter-override.conf" /etc/systemd/system/mosquitto
 for secret in secret_key pepper ledger.key; do
     [ -f /etc/fabmeter/secrets/$secret ] || head -c 32 /dev/urandom | base64 > /etc/fabmeter/secrets/$secret
 done
+[ -f /etc/fabmeter/secrets/archive.key ] || openssl genpkey -algorithm ed25519 -out /etc/fabmeter/secrets/archive.key
 [ -f /etc/fabmeter/server.toml ] || cp "$here/deploy/server.example.toml" /etc/fabmeter/server.toml
 chown -R root:fabmeter /etc/fabmeter/secrets /etc/fabmeter/server.toml
 chmod 640 /etc/fabmeter/secrets/* && chmod 750 /etc/fabmeter/secrets

@@ -6,11 +6,14 @@ fabmeter ledger close-month --month 2026-11
 fabmeter ledger export --from 2026-11-01 --to 2026-11-30 --output novembre.csv
 fabmeter ledger reprint R-000012
 fabmeter ledger credit R-000012 --reason "une plaque rendue" --line 2=1
+fabmeter ledger archive --year 2026 --output archive-2026.json
+fabmeter ledger verify-archive archive-2026.json --key FINGERPRINT
 """
 
 from __future__ import annotations
 
 import getpass
+import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -278,6 +281,53 @@ def credit(config_path: Path, reference: str, reason: str, chosen: tuple[str, ..
         if job.status != "done":
             raise click.ClickException(f"{note.reference} issued but not printed: {job.error}")
         click.echo(f"printed {note.reference}")
+
+
+@ledger.command()
+@CONFIG_OPTION
+@click.option("--year", type=click.IntRange(2000, 9999), required=True, help="The fiscal year to archive.")
+@click.option("--output", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="The archive file (default: fabmeter-archive-YEAR.json).")  # fmt: skip
+@TIMEZONE_OPTION
+def archive(config_path: Path, year: int, output: Path | None, tz_name: str | None) -> None:
+    """Write the year's documents, closures and events in one signed file (Ed25519)."""
+    from billing.ledger.archive import build, sign
+
+    config = load_config(config_path)
+    if config.archive_key is None:
+        raise click.ClickException(
+            f"no archive_key_file in {config_path}: create the key with "
+            "'openssl genpkey -algorithm ed25519 -out secrets/archive.key' and name it there"
+        )
+    with _ledger(config) as db:
+        text = sign(build(db, year, tz=_zone(tz_name, config)), config.archive_key)
+    target = output or Path(f"fabmeter-archive-{year}.json")
+    target.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {target}; public key fingerprint {json.loads(text)['fingerprint']} (keep it apart)")
+
+
+@ledger.command("verify-archive")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--key", "expected", default=None, metavar="FINGERPRINT",
+              help="The fingerprint kept apart when the archive was made: refuse any other key.")  # fmt: skip
+def verify_archive(file: Path, expected: str | None) -> None:
+    """Check an archive without fabmeter's database: signature, every chain, closures' totals."""
+    from billing.ledger.archive import archive_problems
+
+    try:
+        parsed = json.loads(file.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as err:
+        raise click.ClickException(f"{file} is not a fabmeter archive (JSON): {err}") from err
+    found = archive_problems(parsed, expected=expected)
+    for problem in found:
+        click.echo(f"BROKEN {problem}", err=True)
+    if found:
+        sys.exit(1)
+    data = parsed["archive"]
+    if expected is None:
+        click.echo(f"warning: no --key given: signed by key {parsed['fingerprint']}, compare it", err=True)
+    click.echo(f"archive {data['year']} intact: {len(data['documents'])} documents, "
+               f"{len(data['closures'])} closures and {len(data['events'])} events verified")  # fmt: skip
 
 
 def _document(db: Session, reference: str) -> Document:
