@@ -18,7 +18,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from itertools import islice
+from itertools import chain, islice
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -92,7 +92,9 @@ def ledger() -> None:
 @ledger.command()
 @CONFIG_OPTION
 @click.option("--all", "show_all", is_flag=True, help="List every broken link, not only the first.")
-def verify(config_path: Path, show_all: bool) -> None:
+@click.option("--ticket", "tickets", multiple=True, metavar="YYYY-MM-DD=EMPREINTE",
+              help="Compare a printed Z ticket's EMPREINTE with that day's closure. Repeatable.")  # fmt: skip
+def verify(config_path: Path, show_all: bool, tickets: tuple[str, ...]) -> None:
     """Recompute every document's and closure's hash; name the first broken link."""
     from billing.ledger.chain import problems
 
@@ -104,7 +106,8 @@ def verify(config_path: Path, show_all: bool) -> None:
             sys.exit(1)
         if config.ledger_key is None:
             click.echo("warning: no ledger_key_file in the configuration: seals are not checked", err=True)
-        found_all = problems(db, key=config.ledger_key, anchors=config.anchor_file)
+        found_all = chain(_ticket_problems(db, [_ticket(t) for t in tickets]),
+                          problems(db, key=config.ledger_key, anchors=config.anchor_file))  # fmt: skip
         found = list(found_all) if show_all else list(islice(found_all, 1))
         if found:
             for broken in found:
@@ -116,14 +119,39 @@ def verify(config_path: Path, show_all: bool) -> None:
     click.echo(f"ledger intact: {documents} documents, {closures} closures and {events} events verified")
 
 
+def _ticket(text: str) -> tuple[str, str]:
+    day, _, digest = text.partition("=")
+    try:
+        datetime.strptime(day.strip(), "%Y-%m-%d")
+    except ValueError as err:
+        raise click.BadParameter(f"{text!r}: the day is YYYY-MM-DD (e.g. 2026-11-26=1a2b 3c4d)",
+                                 param_hint="--ticket") from err  # fmt: skip
+    cleaned = digest.replace(" ", "").lower()
+    if len(cleaned) < 8 or any(c not in "0123456789abcdef" for c in cleaned):
+        raise click.BadParameter(f"{text!r}: give the EMPREINTE printed on the ticket (8 to 64 hex digits)",
+                                 param_hint="--ticket")  # fmt: skip
+    return day.strip(), cleaned
+
+
+def _ticket_problems(db: Session, tickets: list[tuple[str, str]]) -> Iterator[str]:
+    for day, digest in tickets:
+        closure = db.scalars(select(Closure).where(Closure.kind == "day", Closure.period == day)).first()
+        if closure is None:
+            yield f"closure day {day}: a Z ticket was printed for it, the ledger holds no such closure"
+        elif not closure.hash.startswith(digest):
+            yield (f"closure day {day}: the Z ticket says EMPREINTE {digest}, the ledger holds "
+                   f"{closure.hash[: len(digest)]} (rewritten since it was printed)")  # fmt: skip
+
+
 @ledger.command("close-day")
 @CONFIG_OPTION
 @click.option("--date", "day", type=click.DateTime(["%Y-%m-%d"]), default=None,
               help="The day to close (default: yesterday).")  # fmt: skip
 @TIMEZONE_OPTION
 @ACTOR_OPTION
+@click.option("--print", "to_printer", is_flag=True, help="Print the Z ticket on the receipt printer.")
 def close_day_command(
-    config_path: Path, day: datetime | None, tz_name: str | None, actor: str | None
+    config_path: Path, day: datetime | None, tz_name: str | None, actor: str | None, to_printer: bool
 ) -> None:
     """Record a finished day's totals per payment method and the grand total."""
     from billing.ledger.chain import close_day, previous_day
@@ -134,6 +162,15 @@ def close_day_command(
     with _ledger(config) as db:
         closure = close_day(db, chosen, tz=tz, actor=_actor(actor), anchors=config.anchor_file)
         _report(closure)
+    if to_printer:
+        from billing.ledger.printing import EscposTransport, render_closure
+
+        ticket = render_closure(closure, config.organisation.name, columns=config.printer.columns)
+        try:
+            EscposTransport(config.printer).send(ticket)
+        except BillingError as err:
+            raise click.ClickException(f"day {closure.period} closed, but its Z ticket was not printed: {err}") from err
+        click.echo("printed the Z ticket")
 
 
 @ledger.command("close-month")
@@ -186,7 +223,9 @@ def _report(closure: Closure) -> None:
         click.echo(f"  {payment_label(method)}: {cents_text(cents)}")
     click.echo(f"  total: {cents_text(closure.total_cents)}")
     click.echo(f"  grand total: {cents_text(closure.grand_total_cents)}")
-    click.echo(f"  empreinte : {closure.hash[:16]}")  # also in the anchor file: compare them
+    from billing.ledger.printing import fingerprint_text
+
+    click.echo(f"  EMPREINTE {fingerprint_text(closure.hash)}")  # on the Z ticket: verify --ticket
 
 
 @ledger.command()
