@@ -121,6 +121,7 @@ class ExportLine:
 
     closed_at: datetime
     visit: int
+    document: str  # the receipt or invoice that holds the line ('' if none was issued)
     customer_ref: str
     category: str
     payment_method: str
@@ -248,13 +249,19 @@ def materials_used(db: Session, period: Period) -> list[MaterialUse]:
 
 def export_lines(db: Session, period: Period) -> list[ExportLine]:
     """Every line of every visit closed in the period, oldest first, with a pseudonymous customer."""
+    documents = {visit: f"{series}-{number:06d}" for visit, series, number in db.execute(
+        select(Document.visit_id, Document.series, Document.number)
+        .join(Visit, Document.visit_id == Visit.id)
+        .where(Document.credit_note_of.is_(None), Visit.closed_at >= period.start, Visit.closed_at < period.end)
+    )}  # fmt: skip
     rows = []
     for line, visit, machine in _closed_lines(db, period):
         assert visit.closed_at is not None
         ref = visit.customer.ref if visit.customer is not None else f"V{visit.id}"
         rows.append(
             ExportLine(
-                closed_at=visit.closed_at, visit=visit.id, customer_ref=ref,
+                closed_at=visit.closed_at, visit=visit.id, document=documents.get(visit.id, ""),
+                customer_ref=ref,
                 category=visit.category.code, payment_method=visit.payment_method or "",
                 kind=line.kind, machine=machine or DESK, description=line.description,
                 quantity=line.quantity, unit=line.unit, unit_price=line.unit_price,

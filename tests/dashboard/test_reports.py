@@ -121,19 +121,45 @@ def test_the_reports_page_shows_totals_and_a_chart(staff: FlaskClient, march: Se
     assert "0,0 %" in page and "0.0 %" not in page  # shares written the French way
 
 
-def test_bad_report_parameters_fall_back_instead_of_failing(staff: FlaskClient) -> None:
-    for query in ["start=yesterday", "start=2026-02-30", "end=2026-13-01&step=week&by=colour",
-                  "start=2026-03-31&end=2026-03-01"]:  # fmt: skip
-        assert staff.get(f"/reports/?{query}").status_code == 200, query
-        assert staff.get(f"/reports/takings.csv?{query}").status_code == 200, query
+def test_bad_report_parameters_are_a_clear_400_not_ignored(staff: FlaskClient) -> None:
+    for query, said in [("start=yesterday", "start : yesterday n'est pas une date"),
+                        ("start=2026-02-30", "start : 2026-02-30 n'est pas une date"),
+                        ("end=2026-13-45", "end : 2026-13-45 n'est pas une date ; écrivez-la AAAA-MM-JJ"),
+                        ("step=week", "step : week n'est pas l'une des valeurs day, month"),
+                        ("by=colour", "by : colour n'est pas l'une des valeurs machine, category, payment")]:  # fmt: skip
+        for page in ("/reports/", "/reports/takings.csv", "/reports/lines.csv"):
+            response = staff.get(f"{page}?{query}")
+            assert response.status_code == 400, (page, query)
+            assert said in response.text.replace("&#39;", "'"), (page, query)
+    assert staff.get("/reports/?start=2026-03-31&end=2026-03-01").status_code == 200  # swapped
 
 
 def test_csv_exports_for_the_accountant(staff: FlaskClient, march: Session) -> None:
     response = staff.get("/reports/lines.csv?start=2026-03-01&end=2026-03-31")
     assert response.mimetype == "text/csv" and "attachment" in response.headers["Content-Disposition"]
     rows = list(csv.reader(io.StringIO(response.text.lstrip("\ufeff")), delimiter=";"))
-    assert rows[0][:3] == ["closed_at", "visit", "customer_ref"]
-    discount = next(r for r in rows if r[5] == "discount")
-    assert discount[-1] == "-0,50"
+    assert rows[0] == ["date_cloture", "piece", "visite", "ref_client", "catégorie", "moyen_paiement", "type",
+                       "machine", "designation", "quantite", "unite", "prix_unitaire_eur", "montant_eur"]  # fmt: skip
+    discount = next(r for r in rows if r[6] == "remise")
+    assert discount[-1] == "-0,50" and discount[5] == "Espèces"
     takings_csv = staff.get("/reports/takings.csv?start=2026-03-01&end=2026-03-31&by=machine").text
+    assert takings_csv.lstrip("\ufeff").startswith("jour;machine;montant_eur\r\n")
     assert "2026-03-04;laser-1;5,00" in takings_csv
+    by_method = staff.get("/reports/takings.csv?start=2026-03-01&end=2026-03-31&by=payment").text
+    assert "2026-03-04;Carte;5,00" in by_method
+
+
+def test_the_lines_csv_names_the_receipt_that_holds_each_line(staff: FlaskClient, db: Session) -> None:
+    from billing.ledger.receipts import close_with_receipt
+    from tests.receipts.conftest import ORG
+
+    visit = open_visit(db, pepper=PEPPER, category="walk-in", actor="t", with_pin=False).visit
+    add_item(db, visit.id, "plywood-3mm", Decimal(1), actor="t")
+    db.commit()
+    closed = datetime(2026, 3, 10, 10, 0, tzinfo=UTC)
+    close_with_receipt(db, visit.id, "card", actor="t", organisation=ORG, now=closed)
+    visit.closed_at = closed
+    db.commit()
+    rows = list(csv.reader(io.StringIO(staff.get("/reports/lines.csv?start=2026-03-01&end=2026-03-31")
+                                       .text.lstrip("\ufeff")), delimiter=";"))  # fmt: skip
+    assert [r[1] for r in rows[1:]] == ["R-000001"]
