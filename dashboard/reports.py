@@ -26,6 +26,7 @@ from billing.reports import (
     Period,
     export_lines,
     materials_used,
+    pending,
     takings,
     totals_by_key,
     utilisation,
@@ -90,7 +91,7 @@ def index() -> ResponseReturnValue:
     return render_template(
         "reports/index.html", form=form, period=period, buckets=buckets, keys=keys, table=table,
         row_totals=row_totals, key_names=_key_names(db),
-        totals=totals_by_key(rows), grand_total=sum(r.cents for r in rows),
+        totals=totals_by_key(rows), grand_total=sum(r.cents for r in rows), pending=pending(db),
         utilisation=utilisation(db, period), materials=materials_used(db, period),
         query=request.query_string.decode(),
     )  # fmt: skip
