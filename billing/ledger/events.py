@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import asdict
 from datetime import datetime
 
-from sqlalchemy import Integer, String, Text, select
+from sqlalchemy import Integer, String, Text, inspect, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from billing.config import OrganisationConfig
 from billing.models import Base, UTCDateTime, utcnow
+
+log = logging.getLogger(__name__)
 
 EVENTS = "EVENTS"  # the chain's code in ledger_chains
 
@@ -89,6 +92,10 @@ def record_organisation(db: Session, org: OrganisationConfig, *, actor: str = "s
     """At start: chain the organisation's settings when they differ from the last recorded (commits)."""
     from billing.audit import audit
 
+    if not inspect(db.connection()).has_table(Event.__tablename__):
+        log.warning("the ledger has no event log yet: run 'fabmeter db upgrade'")
+        db.rollback()
+        return False
     text = organisation_text(org)
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     last = db.scalars(
