@@ -164,3 +164,27 @@ def test_an_organisation_change_is_chained_once(db: Session) -> None:
     details = list(db.scalars(select(Event.detail).where(Event.action == "organisation")))
     assert len(details) == 2 and "999 999 999 00099" in details[1]
     assert verify(db) is None
+
+
+def test_an_account_made_from_the_command_line_is_sealed_and_verify_stays_intact(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from fabmeter import main
+
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "pepper").write_text("p")
+    (tmp_path / "secrets" / "ledger.key").write_text(KEY)
+    (tmp_path / "password").write_text("a long enough password 42\n")
+    config = tmp_path / "server.toml"
+    config.write_text(
+        f'database_url = "sqlite:///{tmp_path / "ledger.db"}"\npepper_file = "secrets/pepper"\n'
+        'ledger_key_file = "secrets/ledger.key"\n'
+        '[organisation]\nname = "Fablab du Val"\naddress = "1 place de la Mairie"\nsiret = "1"\n'
+    )
+    runner = CliRunner()
+    made = runner.invoke(main, ["admin", "create-user", "--config", str(config), "--username", "alice",
+                                "--role", "admin", "--password-file", str(tmp_path / "password")])  # fmt: skip
+    assert made.exit_code == 0, made.output
+    checked = runner.invoke(main, ["ledger", "verify", "--all", "--config", str(config)])
+    assert checked.exit_code == 0, checked.output
+    assert "events verified" in checked.output
