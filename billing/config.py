@@ -122,6 +122,7 @@ class ServerConfig:
     ledger_key: str | None = None  # seals every document and closure (billing.ledger.seals)
     anchor_file: Path | None = None  # where closures are anchored, outside the database
     smtp: SmtpConfig = SmtpConfig()
+    archive_key: str | None = None  # Ed25519 private key (PEM) that signs the yearly archive
 
     @classmethod
     def from_file(cls, path: Path, environ: Mapping[str, str] = os.environ) -> ServerConfig:
@@ -145,6 +146,7 @@ class ServerConfig:
             ledger_key=s.secret("ledger_key", None),
             anchor_file=s.path_value("anchor_file", None),
             smtp=_smtp(s.section("smtp")),
+            archive_key=s.secret("archive_key", None),
         )
 
 

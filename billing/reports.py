@@ -6,10 +6,12 @@
     materials_used(db, period)                         # filament grams and sheets sold
     export_lines(db, period)                           # rows for the accountant's CSV
 
-Takings count the lines of visits *closed* in the period (money actually taken), grouped by the
-day or month of the close in the fablab's time zone; an invoice left to pay counts on the day
-its payment came, by its real method (``billing.ledger.unpaid``). Lines that are not machine time or material
-(catalogue items, discounts) fall under the machine key ``DESK``. Sums are done in Python over
+Takings come from the documents issued in the period (receipts, invoices, minus credit notes),
+grouped by the day or month of issue in the fablab's time zone; what is charged but on no
+document yet is ``pending`` ("en cours"), shown apart. An invoice left to pay (and a credit
+note that lowers what it owes) counts on the day its payment came, by its real method
+(``billing.ledger.unpaid``). Lines that are not machine time or
+material (catalogue items, discounts) fall under the machine key ``DESK``. Sums are done in Python over
 integer cents so SQLite and PostgreSQL give the same answer.
 """
 
@@ -20,8 +22,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from billing.errors import InvalidOperation
@@ -124,6 +127,7 @@ class ExportLine:
 
     closed_at: datetime
     visit: int
+    document: str  # the receipt or invoice that holds the line ('' if none was issued)
     customer_ref: str
     category: str
     payment_method: str
@@ -156,65 +160,72 @@ def _key(dimension: str, visit: Visit, machine: str | None) -> str:
 
 
 def takings(db: Session, period: Period, *, by: str = "machine", step: str = "day") -> list[Taking]:
-    """Sum of closed visits' lines per (day or month, key), sorted by bucket then key."""
+    """Money taken per (day or month, key), from the documents issued in the period, sorted.
+
+    Receipts and invoices add, credit notes take back; a split payment counts each method for
+    its part. Charge lines count only through the documents that hold them: a line added after
+    a close changes nothing here (it is ``pending``). This is the one function the takings
+    report reads: money from elsewhere (invoices paid later) is joined here.
+    """
     if by not in DIMENSIONS:
         raise InvalidOperation(f"takings are grouped by one of {', '.join(DIMENSIONS)}, not {by!r}")
     if step not in STEPS:
         raise InvalidOperation(f"takings are summed per {' or '.join(STEPS)}, not {step!r}")
     query = (
-        select(ChargeLine.amount_cents, Visit.closed_at, UsageSession.machine_id, Category.code,
-               Visit.payment_method)
-        .join(Visit, ChargeLine.visit_id == Visit.id)
-        .join(Category, Visit.category_id == Category.id)
-        .outerjoin(UsageSession, ChargeLine.session_id == UsageSession.id)
-        .where(Visit.state == "closed", Visit.closed_at >= period.start, Visit.closed_at < period.end,
-               Visit.payment_method != DUE)  # an invoice left to pay counts when it is paid
+        select(Document.issued_at, Document.total_cents, Document.content, Category.code)
+        .outerjoin(Visit, Document.visit_id == Visit.id)
+        .outerjoin(Category, Visit.category_id == Category.id)
+        .where(Document.issued_at >= period.start, Document.issued_at < period.end)
     )  # fmt: skip
     sums: dict[tuple[str, str], int] = defaultdict(int)
-    buckets: dict[datetime, str] = {}  # many lines share a close time: convert each time once
-    for cents, closed_at, machine, category, method in db.execute(query):
-        assert closed_at is not None  # closed visits have a close time
-        bucket = buckets.get(closed_at) or buckets.setdefault(closed_at, period.bucket(closed_at, step))
-        if by == "payment" and method and "+" in method:
-            continue  # a split payment: counted below, each method for its part
-        name: str = {"machine": machine or DESK, "category": category, "payment": method or "?"}[by]
-        sums[(bucket, name)] += cents
-    if by == "payment":
-        _split_payments(db, period, step, sums)
+    for issued_at, total_cents, text, category in db.execute(query):
+        bucket = period.bucket(issued_at, step)
+        content = load(text)
+        if DUE in content["payments"]:
+            continue  # left to pay: counted on the day the money came (_paid_later)
+        for key, cents in _parts(by, content, total_cents, category):
+            sums[(bucket, key)] += cents
     _paid_later(db, period, by, step, sums)
     return [Taking(bucket, name, cents) for (bucket, name), cents in sorted(sums.items())]
 
 
-def _split_payments(db: Session, period: Period, step: str, sums: dict[tuple[str, str], int]) -> None:
-    """Add what each method took on visits paid in two parts, from their receipts' payments."""
-    query = (
-        select(Document.content, Visit.closed_at)
-        .join(Visit, Document.visit_id == Visit.id)
-        .where(Visit.state == "closed", Visit.closed_at >= period.start, Visit.closed_at < period.end,
-               Visit.payment_method.contains("+"), Document.credit_note_of.is_(None))
-    )  # fmt: skip
-    for content, closed_at in db.execute(query):
-        assert closed_at is not None
-        for method, cents in load(content)["payments"].items():
-            sums[(period.bucket(closed_at, step), method)] += cents
+def _parts(by: str, content: dict[str, Any], total_cents: int, category: str | None) -> Iterable[tuple[str, int]]:
+    """A document's money split by machine (its lines), by payment method, or whole by category."""
+    if by == "payment":
+        payments: dict[str, int] = content["payments"]
+        return payments.items()
+    if by == "machine":
+        return ((line.get("machine") or DESK, line["amount_cents"]) for line in content["lines"])
+    return [(category or "?", total_cents)]
+
+
+def pending(db: Session) -> int:
+    """Cents charged on visits that no document holds yet ("en cours"): not in the takings."""
+    covered = select(Document.visit_id).where(Document.visit_id.is_not(None))
+    query = select(func.coalesce(func.sum(ChargeLine.amount_cents), 0)).where(ChargeLine.visit_id.not_in(covered))
+    return int(db.scalar(query) or 0)
 
 
 def _paid_later(db: Session, period: Period, by: str, step: str, sums: dict[tuple[str, str], int]) -> None:
-    """Invoices left to pay, on the day their payment came: its method and amount, or their lines."""
+    """Invoices left to pay, on the day their payment came: by its method, or the invoice's own
+    lines (from the document, never from charge lines) scaled to what was paid."""
     first, end = period.start.astimezone(period.tz).date(), period.end.astimezone(period.tz).date()
     for payment in paid_between(db, first, end):
         bucket = f"{payment.paid_on:%Y-%m}" if step == "month" else payment.paid_on.isoformat()
         if by == "payment":
             sums[(bucket, payment.method)] += payment.amount_cents
             continue
-        query = (
-            select(ChargeLine.amount_cents, UsageSession.machine_id, Category.code)
-            .join(Visit, ChargeLine.visit_id == Visit.id).join(Category, Visit.category_id == Category.id)
-            .outerjoin(UsageSession, ChargeLine.session_id == UsageSession.id)
-            .where(Visit.id == payment.document.visit_id)
-        )  # fmt: skip
-        for cents, machine, category in db.execute(query):
-            sums[(bucket, (machine or DESK) if by == "machine" else category)] += cents
+        document = payment.document
+        category = db.scalar(select(Category.code).join(Visit, Visit.category_id == Category.id)
+                             .where(Visit.id == document.visit_id))  # fmt: skip
+        parts = list(_parts(by, load(document.content), document.total_cents, category))
+        whole = sum(cents for _key, cents in parts)
+        shares = [(key, cents * payment.amount_cents // whole if whole else 0) for key, cents in parts]
+        if shares:  # what rounding left goes to the first part: the sums still add up to the payment
+            key, cents = shares[0]
+            shares[0] = (key, cents + payment.amount_cents - sum(c for _k, c in shares))
+        for key, cents in shares:
+            sums[(bucket, key)] += cents
 
 
 def totals_by_key(rows: Iterable[Taking]) -> dict[str, int]:
@@ -271,13 +282,19 @@ def materials_used(db: Session, period: Period) -> list[MaterialUse]:
 
 def export_lines(db: Session, period: Period) -> list[ExportLine]:
     """Every line of every visit closed in the period, oldest first, with a pseudonymous customer."""
+    documents = {visit: f"{series}-{number:06d}" for visit, series, number in db.execute(
+        select(Document.visit_id, Document.series, Document.number)
+        .join(Visit, Document.visit_id == Visit.id)
+        .where(Document.credit_note_of.is_(None), Visit.closed_at >= period.start, Visit.closed_at < period.end)
+    )}  # fmt: skip
     rows = []
     for line, visit, machine in _closed_lines(db, period):
         assert visit.closed_at is not None
         ref = visit.customer.ref if visit.customer is not None else f"V{visit.id}"
         rows.append(
             ExportLine(
-                closed_at=visit.closed_at, visit=visit.id, customer_ref=ref,
+                closed_at=visit.closed_at, visit=visit.id, document=documents.get(visit.id, ""),
+                customer_ref=ref,
                 category=visit.category.code, payment_method=visit.payment_method or "",
                 kind=line.kind, machine=machine or DESK, description=line.description,
                 quantity=line.quantity, unit=line.unit, unit_price=line.unit_price,

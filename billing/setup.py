@@ -2,7 +2,8 @@
 
     written = write_server_files(Path("/etc/fabmeter"), read_registry(Path("site.toml")))
 
-makes ``secrets/pepper``, ``secrets/secret_key``, ``secrets/ledger.key`` and one
+makes ``secrets/pepper``, ``secrets/secret_key``, ``secrets/ledger.key``, ``secrets/archive.key``
+(the Ed25519 key that signs the yearly archive, PEM) and one
 ``secrets/<user>.password`` per broker user (billing, each agent, each remote site), and
 ``mosquitto/mosquitto.conf``, ``mosquitto/passwd``, ``mosquitto/acl``. A secret that exists is
 kept: a new pepper would make every PIN and badge unknown, a new ledger key starts a new segment.
@@ -15,9 +16,13 @@ import secrets
 import shutil
 from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from broker.registry import Registry, TLSFiles, write_broker_config
 
 SERVER_SECRETS = ("pepper", "secret_key", "ledger.key")  # pepper_file, secret_key_file, ledger_key_file
+ARCHIVE_KEY = "archive.key"  # archive_key_file
 
 
 def write_server_files(
@@ -33,10 +38,14 @@ def write_server_files(
         path = secrets_dir / name
         if not path.exists() or not path.read_text().strip():
             path.write_text(secrets.token_urlsafe(32) + "\n")
+    archive_key = secrets_dir / ARCHIVE_KEY
+    if not archive_key.exists() or not archive_key.read_text().strip():
+        archive_key.write_bytes(Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
     broker = write_broker_config(registry, folder / "mosquitto", listen=listen, run_as=run_as, tls=tls,
                                  secrets_dir=secrets_dir)  # fmt: skip
     _permissions(folder, secrets_dir, run_as, group)
-    return [secrets_dir / name for name in SERVER_SECRETS] + broker
+    return [secrets_dir / name for name in SERVER_SECRETS] + [archive_key] + broker
 
 
 def _permissions(folder: Path, secrets_dir: Path, run_as: str | None, group: str | None) -> None:

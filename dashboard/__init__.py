@@ -24,6 +24,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from billing.config import ConfigError, ServerConfig
+from billing.ledger.events import record_organisation
 from billing.ledger.seals import open_segment
 from billing.models import utcnow
 from dashboard import (
@@ -100,6 +101,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     store.install(app, opened)
     with opened.session() as db:
         open_segment(db, config.ledger_key)  # a new key's segment exists before its first seal
+        record_organisation(db, config.organisation)  # a changed name, SIRET or tax regime is chained
     receipts.install(app, opened.sessions, config.printer, config.organisation.zone)
     formats.install(app)
     labels.install(app)

@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from billing.cli import CONFIG_OPTION, load_config
+from billing.config import ServerConfig
 from billing.errors import BillingError
 from dashboard.errors import SetupError
 
@@ -31,6 +32,13 @@ def dashboard(config_path: Path, host: str, port: int) -> None:
         raise click.ClickException(str(err)) from err
     click.echo(f"dashboard on http://{host}:{port}/ (config {config_path})")
     app.run(host=host, port=port, threaded=True, use_reloader=False)
+
+
+def _sealing(config: ServerConfig) -> dict[str, str]:
+    """A session's info that seals the events it chains (a login account made, a person erased)."""
+    from billing.ledger.seals import LEDGER_KEY
+
+    return {LEDGER_KEY: config.ledger_key} if config.ledger_key else {}
 
 
 @click.group()
@@ -59,7 +67,7 @@ def create_user_command(config_path: Path, username: str, role: str, password_fi
     try:
         upgrade(config.database_url)
         engine = make_engine(config.database_url)
-        with Session(engine) as db:
+        with Session(engine, info=_sealing(config)) as db:
             user = create_user(db, username, password, role=role, actor="cli")
             db.commit()
             click.echo(f"created {role} {user.username!r}")
@@ -83,7 +91,7 @@ def load_command(site_file: Path, config_path: Path) -> None:
     try:
         upgrade(config.database_url)
         engine = make_engine(config.database_url)
-        with Session(engine) as db:
+        with Session(engine, info=_sealing(config)) as db:
             changes = load_site(db, site_file, actor="cli")
             db.commit()
         engine.dispose()
@@ -110,7 +118,7 @@ def erase_command(config_path: Path, ref: str | None, visit_id: int | None) -> N
     config = load_config(config_path)
     engine = make_engine(config.database_url)
     try:
-        with Session(engine) as db:
+        with Session(engine, info=_sealing(config)) as db:
             if ref is not None:
                 erase_customer(db, ref, actor="cli")
             else:

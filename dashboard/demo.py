@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import click
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
@@ -99,11 +101,14 @@ def write_configs(layout: Layout, redis_url: str) -> None:
     for name in ("pepper", "secret_key", "ledger.key"):
         (secrets_dir / name).write_text(secrets.token_hex(32))
     (secrets_dir / "octoprint.key").write_text("demo-key")
+    (secrets_dir / "archive.key").write_bytes(Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))  # fmt: skip
     layout.server_toml.write_text(
         f'database_url = "sqlite:///{layout.database}"\n'
         f'redis_url = "{redis_url}"\n'
         'pepper_file = "secrets/pepper"\nsecret_key_file = "secrets/secret_key"\n'
-        'ledger_key_file = "secrets/ledger.key"\nanchor_file = "ledger.anchors"\n\n'
+        'ledger_key_file = "secrets/ledger.key"\nanchor_file = "ledger.anchors"\n'
+        'archive_key_file = "secrets/archive.key"\n\n'
         f'[mqtt]\nhost = "127.0.0.1"\nport = {layout.mqtt_port}\nusername = "billing"\n'
         'password_file = "broker/secrets/billing.password"\nclient_id = "billing-demo"\n\n'
         f'[printer]\nkind = "file"\npath = "{layout.receipts}"\ncolumns = 42\n\n'

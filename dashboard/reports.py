@@ -11,7 +11,7 @@ import io
 from datetime import date
 from decimal import Decimal
 
-from flask import Blueprint, Response, render_template, request
+from flask import Blueprint, Response, abort, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from sqlalchemy import select
@@ -21,9 +21,12 @@ from billing.csvcells import safe_row
 from billing.models import Category, Machine
 from billing.reports import (
     DESK,
+    DIMENSIONS,
+    STEPS,
     Period,
     export_lines,
     materials_used,
+    pending,
     takings,
     totals_by_key,
     utilisation,
@@ -35,18 +38,22 @@ from dashboard.store import ledger
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 
 
-def _date(text: str | None, default: date) -> date:
-    try:
-        return date.fromisoformat(text) if text else default
-    except ValueError:
+def _date(text: str | None, default: date, field: str) -> date:
+    """The day typed in ``field``, or ``default`` when it is empty; anything else is a 400."""
+    if not text:
         return default
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        abort(400, description=_("%(field)s: %(value)s is not a date; write it YYYY-MM-DD (e.g. 2026-03-31).",
+                                 field=field, value=text[:20]))  # fmt: skip
 
 
 def _period(form: PeriodForm) -> Period:
     """The form's period, this month by default; an inverted range is swapped, not refused."""
     today = now().astimezone(local_zone()).date()
-    first = _date(form.start.data, today.replace(day=1))
-    last = _date(form.end.data, today)
+    first = _date(form.start.data, today.replace(day=1), "start")
+    last = _date(form.end.data, today, "end")
     if last < first:
         first, last = last, first
     return Period.days(first, last, local_zone())
@@ -54,11 +61,13 @@ def _period(form: PeriodForm) -> Period:
 
 def _form() -> PeriodForm:
     form = PeriodForm(request.args)
-    form.validate()  # bad values fall back to defaults below; errors are shown beside the fields
-    if form.step.data not in ("day", "month"):
-        form.step.data = "day"
-    if form.by.data not in ("machine", "category", "payment"):
-        form.by.data = "machine"
+    form.validate()
+    for field, allowed, default in (("step", STEPS, "day"), ("by", DIMENSIONS, "machine")):
+        value = request.args.get(field)
+        if value and value not in allowed:
+            abort(400, description=_("%(field)s: %(value)s is not one of %(allowed)s.",
+                                     field=field, value=value[:20], allowed=", ".join(allowed)))  # fmt: skip
+        getattr(form, field).data = value or default
     return form
 
 
@@ -82,7 +91,7 @@ def index() -> ResponseReturnValue:
     return render_template(
         "reports/index.html", form=form, period=period, buckets=buckets, keys=keys, table=table,
         row_totals=row_totals, key_names=_key_names(db),
-        totals=totals_by_key(rows), grand_total=sum(r.cents for r in rows),
+        totals=totals_by_key(rows), grand_total=sum(r.cents for r in rows), pending=pending(db),
         utilisation=utilisation(db, period), materials=materials_used(db, period),
         query=request.query_string.decode(),
     )  # fmt: skip
@@ -109,19 +118,31 @@ def takings_csv() -> ResponseReturnValue:
     form = _form()
     period = _period(form)
     rows = takings(ledger(), period, by=form.by.data, step=form.step.data)
-    return _csv(f"takings-{form.by.data}-{period.start:%Y%m%d}.csv", [form.step.data, form.by.data, "amount_eur"],
-                [[r.bucket, r.key, _decimal(r.amount)] for r in rows])  # fmt: skip
+    headers = {"day": _("day"), "month": _("month"), "machine": _("machine"), "category": _("category"),
+               "payment": _("payment_method")}  # fmt: skip
+    methods = dict(payment_choices())
+    return _csv(f"takings-{form.by.data}-{period.start:%Y%m%d}.csv",
+                [headers[form.step.data], headers[form.by.data], _("amount_eur")],
+                [[r.bucket, methods.get(r.key, r.key) if form.by.data == "payment" else r.key, _decimal(r.amount)]
+                 for r in rows])  # fmt: skip
+
+
+def _kinds() -> dict[str, str]:
+    return {"time": _("time"), "start_fee": _("start_fee"), "material": _("material"), "item": _("item"),
+            "discount": _("discount")}  # fmt: skip
 
 
 @bp.route("/lines.csv")
 def lines_csv() -> ResponseReturnValue:
     period = _period(_form())
-    header = ["closed_at", "visit", "customer_ref", "category", "payment_method", "kind", "machine",
-              "description", "quantity", "unit", "unit_price_eur", "amount_eur"]  # fmt: skip
+    header = [_("closed_at"), _("document"), _("visit"), _("customer_ref"), _("category"), _("payment_method"),
+              _("kind"), _("machine"), _("description"), _("quantity"), _("unit"), _("unit_price_eur"),
+              _("amount_eur")]  # fmt: skip
+    kinds, methods = _kinds(), dict(payment_choices())
     rows: list[list[object]] = [
-        [f"{r.closed_at.astimezone(period.tz):%Y-%m-%d %H:%M}", r.visit, r.customer_ref, r.category,
-         r.payment_method, r.kind, r.machine, r.description, _decimal(r.quantity), r.unit,
-         _decimal(r.unit_price), _decimal(r.amount)]  # fmt: skip
+        [f"{r.closed_at.astimezone(period.tz):%Y-%m-%d %H:%M}", r.document, r.visit, r.customer_ref, r.category,
+         " + ".join(methods.get(m, m) for m in r.payment_method.split("+")), kinds.get(r.kind, r.kind),
+         r.machine, r.description, _decimal(r.quantity), r.unit, _decimal(r.unit_price), _decimal(r.amount)]  # fmt: skip
         for r in export_lines(ledger(), period)
     ]
     return _csv(f"lines-{period.start:%Y%m%d}.csv", header, rows)

@@ -17,7 +17,7 @@ cp -r "$here/deploy" /opt/fabmeter/ && cp "$here/README.md" /opt/fabmeter/
 /opt/fabmeter/venv/bin/pip install --quiet --upgrade pip
 /opt/fabmeter/venv/bin/pip install --quiet "$here[server]"
 
-# the secrets (pepper, dashboard key, ledger key, broker passwords) in /etc/fabmeter/secrets and
+# the secrets (pepper, dashboard key, ledger key, archive signing key, broker passwords) in /etc/fabmeter/secrets and
 # Mosquitto's listener, ACL and passwords in /etc/fabmeter/mosquitto, included from Debian's unit
 /opt/fabmeter/venv/bin/fabmeter setup /etc/fabmeter --registry "$registry" --listen 0.0.0.0:1883 \
     --run-as mosquitto --group fabmeter ${FABMETER_TLS_CERT:+--tls-cert "$FABMETER_TLS_CERT" --tls-key "$FABMETER_TLS_KEY"}

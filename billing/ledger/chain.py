@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from billing.audit import audit
 from billing.errors import InvalidOperation, NotFound
 from billing.ledger.documents import CLOSURE_CHAINS, GENESIS, SERIES, Chain, Closure, Document
+from billing.ledger.events import EVENTS, Event, event_problem
 from billing.ledger.seals import anchor, anchor_problems, seal, seal_problems
 from billing.models import utcnow
 
@@ -218,7 +219,7 @@ def _add_closure(db: Session, period: Period, actor: str, now: datetime) -> Clos
     )  # fmt: skip
     db.add(closure)
     seal(db, chain.code, closure.number, digest)
-    audit(db, actor, f"close_{period.kind}", period.label, f"{content['total_cents']} cents")
+    audit(db, actor, f"close_{period.kind}", period.label, f"{content['total_cents']} cents", now=now)
     db.flush()
     return closure
 
@@ -255,7 +256,7 @@ def verify(db: Session, *, key: str | None = None, anchors: Path | None = None) 
 def problems(
     db: Session, *, key: str | None = None, anchors: Path | None = None
 ) -> Iterator[Broken]:
-    """Every broken link, series by series in number order, then closures.
+    """Every broken link, series by series in number order, then closures, then the event log.
 
     With ``key`` (the ledger key), every link of its segment must carry a valid seal; with
     ``anchors``, every closure and chain head recorded there must still be in the database.
@@ -277,6 +278,9 @@ def problems(
         yield from _chain_problems(
             code, chains.get(code), closures, lambda c: _closure_problem(db, c)
         )
+    events = list(db.scalars(select(Event).order_by(Event.number, Event.id), execution_options=fresh))
+    links[EVENTS] = [(_name(e), e.number, e.hash) for e in events]
+    yield from _chain_problems(EVENTS, chains.get(EVENTS), events, event_problem)
     yield from _unknown(db, chains)
     if key is not None:
         yield from (Broken(*found) for found in seal_problems(db, key, links))
@@ -293,7 +297,7 @@ def _unknown(db: Session, chains: Mapping[str, Chain]) -> Iterator[Broken]:
             yield Broken(doc.reference, f"kind {doc.kind!r} where series {doc.series} holds {SERIES[doc.series]}")
     for closure in db.scalars(select(Closure).where(Closure.kind.not_in(CLOSURE_CHAINS))):
         yield Broken(_name(closure), f"kind {closure.kind!r} is not one of {', '.join(CLOSURE_CHAINS)}")
-    for code in sorted(set(chains) - set(SERIES) - set(CLOSURE_CHAINS.values())):
+    for code in sorted(set(chains) - set(SERIES) - set(CLOSURE_CHAINS.values()) - {EVENTS}):
         yield Broken(f"chain {code}", "is not a chain fabmeter keeps")
 
 
@@ -325,9 +329,11 @@ def _chain_problems(
                                       "(the last ones were removed or the head was altered)")  # fmt: skip
 
 
-def _name(link: Document | Closure) -> str:
+def _name(link: Document | Closure | Event) -> str:
     if isinstance(link, Document):
         return link.reference
+    if isinstance(link, Event):
+        return f"event n° {link.number}"
     return f"closure {link.kind} {link.period}"
 
 

@@ -6,16 +6,19 @@ fabmeter ledger close-month --month 2026-11
 fabmeter ledger export --from 2026-11-01 --to 2026-11-30 --output novembre.csv
 fabmeter ledger reprint R-000012
 fabmeter ledger credit R-000012 --reason "une plaque rendue" --line 2=1
+fabmeter ledger archive --year 2026 --output archive-2026.json
+fabmeter ledger verify-archive archive-2026.json --key FINGERPRINT
 """
 
 from __future__ import annotations
 
 import getpass
+import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from itertools import islice
+from itertools import chain, islice
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -29,6 +32,7 @@ from billing.config import ServerConfig
 from billing.database import make_engine
 from billing.errors import BillingError
 from billing.ledger.documents import Closure, Document, PrintJob
+from billing.ledger.events import Event
 from billing.ledger.seals import LEDGER_KEY
 from billing.models import utcnow
 
@@ -88,7 +92,9 @@ def ledger() -> None:
 @ledger.command()
 @CONFIG_OPTION
 @click.option("--all", "show_all", is_flag=True, help="List every broken link, not only the first.")
-def verify(config_path: Path, show_all: bool) -> None:
+@click.option("--ticket", "tickets", multiple=True, metavar="YYYY-MM-DD=EMPREINTE",
+              help="Compare a printed Z ticket's EMPREINTE with that day's closure. Repeatable.")  # fmt: skip
+def verify(config_path: Path, show_all: bool, tickets: tuple[str, ...]) -> None:
     """Recompute every document's and closure's hash; name the first broken link."""
     from billing.ledger.chain import problems
 
@@ -100,7 +106,8 @@ def verify(config_path: Path, show_all: bool) -> None:
             sys.exit(1)
         if config.ledger_key is None:
             click.echo("warning: no ledger_key_file in the configuration: seals are not checked", err=True)
-        found_all = problems(db, key=config.ledger_key, anchors=config.anchor_file)
+        found_all = chain(_ticket_problems(db, [_ticket(t) for t in tickets]),
+                          problems(db, key=config.ledger_key, anchors=config.anchor_file))  # fmt: skip
         found = list(found_all) if show_all else list(islice(found_all, 1))
         if found:
             for broken in found:
@@ -108,7 +115,32 @@ def verify(config_path: Path, show_all: bool) -> None:
             sys.exit(1)
         documents = db.scalar(select(func.count(Document.id)))
         closures = db.scalar(select(func.count(Closure.id)))
-    click.echo(f"ledger intact: {documents} documents and {closures} closures verified")
+        events = db.scalar(select(func.count(Event.id)))
+    click.echo(f"ledger intact: {documents} documents, {closures} closures and {events} events verified")
+
+
+def _ticket(text: str) -> tuple[str, str]:
+    day, _, digest = text.partition("=")
+    try:
+        datetime.strptime(day.strip(), "%Y-%m-%d")
+    except ValueError as err:
+        raise click.BadParameter(f"{text!r}: the day is YYYY-MM-DD (e.g. 2026-11-26=1a2b 3c4d)",
+                                 param_hint="--ticket") from err  # fmt: skip
+    cleaned = digest.replace(" ", "").lower()
+    if len(cleaned) < 8 or any(c not in "0123456789abcdef" for c in cleaned):
+        raise click.BadParameter(f"{text!r}: give the EMPREINTE printed on the ticket (8 to 64 hex digits)",
+                                 param_hint="--ticket")  # fmt: skip
+    return day.strip(), cleaned
+
+
+def _ticket_problems(db: Session, tickets: list[tuple[str, str]]) -> Iterator[str]:
+    for day, digest in tickets:
+        closure = db.scalars(select(Closure).where(Closure.kind == "day", Closure.period == day)).first()
+        if closure is None:
+            yield f"closure day {day}: a Z ticket was printed for it, the ledger holds no such closure"
+        elif not closure.hash.startswith(digest):
+            yield (f"closure day {day}: the Z ticket says EMPREINTE {digest}, the ledger holds "
+                   f"{closure.hash[: len(digest)]} (rewritten since it was printed)")  # fmt: skip
 
 
 @ledger.command("close-day")
@@ -117,8 +149,9 @@ def verify(config_path: Path, show_all: bool) -> None:
               help="The day to close (default: yesterday).")  # fmt: skip
 @TIMEZONE_OPTION
 @ACTOR_OPTION
+@click.option("--print", "to_printer", is_flag=True, help="Print the Z ticket on the receipt printer.")
 def close_day_command(
-    config_path: Path, day: datetime | None, tz_name: str | None, actor: str | None
+    config_path: Path, day: datetime | None, tz_name: str | None, actor: str | None, to_printer: bool
 ) -> None:
     """Record a finished day's totals per payment method and the grand total."""
     from billing.ledger.chain import close_day, previous_day
@@ -129,6 +162,15 @@ def close_day_command(
     with _ledger(config) as db:
         closure = close_day(db, chosen, tz=tz, actor=_actor(actor), anchors=config.anchor_file)
         _report(closure)
+    if to_printer:
+        from billing.ledger.printing import EscposTransport, render_closure
+
+        ticket = render_closure(closure, config.organisation.name, columns=config.printer.columns)
+        try:
+            EscposTransport(config.printer).send(ticket)
+        except BillingError as err:
+            raise click.ClickException(f"day {closure.period} closed, but its Z ticket was not printed: {err}") from err
+        click.echo("printed the Z ticket")
 
 
 @ledger.command("close-month")
@@ -181,7 +223,9 @@ def _report(closure: Closure) -> None:
         click.echo(f"  {payment_label(method)}: {cents_text(cents)}")
     click.echo(f"  total: {cents_text(closure.total_cents)}")
     click.echo(f"  grand total: {cents_text(closure.grand_total_cents)}")
-    click.echo(f"  empreinte : {closure.hash[:16]}")  # also in the anchor file: compare them
+    from billing.ledger.printing import fingerprint_text
+
+    click.echo(f"  EMPREINTE {fingerprint_text(closure.hash)}")  # on the Z ticket: verify --ticket
 
 
 @ledger.command()
@@ -283,6 +327,53 @@ def _print_now(db: Session, job_id: int, config: ServerConfig) -> PrintJob:
 
     return run_job(db, job_id, EscposTransport(config.printer), columns=config.printer.columns,
                    tz=config.organisation.zone, claim_timeout_s=config.printer.claim_timeout_s)  # fmt: skip
+
+
+@ledger.command()
+@CONFIG_OPTION
+@click.option("--year", type=click.IntRange(2000, 9999), required=True, help="The fiscal year to archive.")
+@click.option("--output", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="The archive file (default: fabmeter-archive-YEAR.json).")  # fmt: skip
+@TIMEZONE_OPTION
+def archive(config_path: Path, year: int, output: Path | None, tz_name: str | None) -> None:
+    """Write the year's documents, closures and events in one signed file (Ed25519)."""
+    from billing.ledger.archive import build, sign
+
+    config = load_config(config_path)
+    if config.archive_key is None:
+        raise click.ClickException(
+            f"no archive_key_file in {config_path}: create the key with "
+            "'openssl genpkey -algorithm ed25519 -out secrets/archive.key' and name it there"
+        )
+    with _ledger(config) as db:
+        text = sign(build(db, year, tz=_zone(tz_name, config)), config.archive_key)
+    target = output or Path(f"fabmeter-archive-{year}.json")
+    target.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {target}; public key fingerprint {json.loads(text)['fingerprint']} (keep it apart)")
+
+
+@ledger.command("verify-archive")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--key", "expected", default=None, metavar="FINGERPRINT",
+              help="The fingerprint kept apart when the archive was made: refuse any other key.")  # fmt: skip
+def verify_archive(file: Path, expected: str | None) -> None:
+    """Check an archive without fabmeter's database: signature, every chain, closures' totals."""
+    from billing.ledger.archive import archive_problems
+
+    try:
+        parsed = json.loads(file.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as err:
+        raise click.ClickException(f"{file} is not a fabmeter archive (JSON): {err}") from err
+    found = archive_problems(parsed, expected=expected)
+    for problem in found:
+        click.echo(f"BROKEN {problem}", err=True)
+    if found:
+        sys.exit(1)
+    data = parsed["archive"]
+    if expected is None:
+        click.echo(f"warning: no --key given: signed by key {parsed['fingerprint']}, compare it", err=True)
+    click.echo(f"archive {data['year']} intact: {len(data['documents'])} documents, "
+               f"{len(data['closures'])} closures and {len(data['events'])} events verified")  # fmt: skip
 
 
 def _document(db: Session, reference: str) -> Document:

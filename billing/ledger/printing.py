@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from billing.audit import audit
 from billing.config import PrinterConfig
 from billing.errors import BillingError, NotFound
-from billing.ledger.documents import Document, PrintJob
+from billing.ledger.documents import Closure, Document, PrintJob
 from billing.ledger.printable import CODE_PAGE, printable
 from billing.models import utcnow
 from billing.presentation import DocumentView, Row, customer_name
@@ -150,6 +150,39 @@ def _footer(printer: Any, view: DocumentView, columns: int) -> None:
     _font(printer, "a")
     printer.set(align="left")
     printer.textln("Merci et à bientôt !")
+
+
+def fingerprint_text(digest: str) -> str:
+    """The first 16 hex digits of a closure's hash in groups of four, as the Z ticket shows them."""
+    return " ".join(digest[i : i + 4] for i in range(0, 16, 4))
+
+
+def render_closure(closure: Closure, organisation: str, *, columns: int = 42) -> bytes:
+    """The Z ticket of a closure: totals per payment method, grand total and its EMPREINTE."""
+    from billing.ledger.chain import load
+    from billing.presentation import cents_text, payment_label
+
+    printer = Dummy()
+    _init(printer)
+    printer.set(align="center", bold=True)
+    printer.textln(f"TICKET Z {closure.kind.upper()} n° {closure.number}")
+    printer.set(bold=False)
+    _para(printer, organisation, columns)
+    printer.textln(closure.period)
+    printer.set(align="left")
+    _rule(printer, columns)
+    for method, cents in sorted(load(closure.content)["totals"].items()):
+        printer.textln(_pair(payment_label(method), cents_text(cents), columns))
+    _rule(printer, columns)
+    printer.textln(_pair("TOTAL", cents_text(closure.total_cents), columns))
+    printer.textln(_pair("Total perpétuel", cents_text(closure.grand_total_cents), columns))
+    printer.ln()
+    printer.set(bold=True)
+    printer.textln(f"EMPREINTE {fingerprint_text(closure.hash)}")
+    printer.set(bold=False)
+    printer.cut()
+    output: bytes = printer.output
+    return output
 
 
 # ---------------------------------------------------------------- transport

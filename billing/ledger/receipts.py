@@ -246,7 +246,8 @@ def _write(
     db.flush()
     seal(db, document.series, document.number, digest)
     audit(
-        db, actor, f"issue_{content['kind']}", document.reference, f"{content['total_cents']} cents"
+        db, actor, f"issue_{content['kind']}", document.reference, f"{content['total_cents']} cents",
+        now=now,
     )
     log.info("issued %s (%s cents)", document.reference, content["total_cents"])
     return document

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from billing.audit import audit
 from billing.ledger.documents import CLOSURE_CHAINS, Chain, Closure, Document
+from billing.ledger.events import EVENTS, Event
 from billing.models import Base, UTCDateTime, utcnow
 
 LEDGER_KEY = "fabmeter.ledger_key"  # the session's info entry holding the key (text), if any
@@ -84,8 +85,8 @@ def segment(db: Session, key: str) -> Segment:
     text = _heads_text(heads)
     opened = Segment(key_id=key_id(key), heads=text, mac=_mac(key, f"segment:{key_id(key)}:{text}"))
     db.add(opened)
-    audit(db, "system", "ledger_key", f"key {opened.key_id}", f"new segment after {text}")
     db.flush()
+    audit(db, "system", "ledger_key", f"key {opened.key_id}", f"new segment after {text}")
     return opened
 
 
@@ -174,6 +175,7 @@ def anchor_problems(db: Session, path: Path) -> Iterator[tuple[str, str]]:
     closures = {c.hash for c in stored_closures}
     documents = {(d.series, d.number): d.hash for d in db.scalars(select(Document))}
     closure_links = {(CLOSURE_CHAINS.get(c.kind), c.number): c.hash for c in stored_closures}
+    closure_links |= {(EVENTS, e.number): e.hash for e in db.scalars(select(Event))}
     for number, text in enumerate(lines, 1):
         try:
             line = json.loads(text)

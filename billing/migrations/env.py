@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 from billing.database import make_engine
-from billing.ledger import documents, seals  # noqa: F401 - registers the receipts' and seals' tables
+from billing.ledger import documents, events, seals  # noqa: F401 - registers the ledger's tables
 from billing.models import Base
 
 config = context.config

@@ -33,7 +33,7 @@ def _read_names(settings: Settings) -> set[str]:
 def _with_secrets(tmp_path: Path) -> Path:
     """The example, copied beside the secret files it names."""
     (tmp_path / "secrets").mkdir()
-    for name in ("pepper", "secret_key", "billing.password", "ledger.key"):
+    for name in ("pepper", "secret_key", "billing.password", "ledger.key", "archive.key"):
         (tmp_path / "secrets" / name).write_text(f"{name}-value\n")
     config = tmp_path / "server.toml"
     config.write_text(EXAMPLE.read_text())

@@ -16,17 +16,21 @@ from sqlalchemy.orm import Session
 from billing.catalogue import add_item
 from billing.charges import charge_session
 from billing.errors import InvalidOperation
+from billing.ledger.documents import Document
+from billing.ledger.receipts import close_with_receipt
 from billing.models import UsageSession, Visit
 from billing.reports import (
     Period,
+    Taking,
     export_lines,
     materials_used,
     takings,
     totals_by_key,
     utilisation,
 )
-from billing.visits import add_discount, close_visit, open_visit
+from billing.visits import add_discount, open_visit
 from tests.dashboard.conftest import PEPPER
+from tests.receipts.conftest import ORG
 
 PARIS = timezone(timedelta(hours=1))  # a fixed zone keeps day boundaries deterministic
 
@@ -45,9 +49,8 @@ def closed_visit(db: Session, category: str, method: str, closed: datetime, *, m
         add_item(db, visit.id, item, Decimal(1), actor="t")
     if discount:
         add_discount(db, visit.id, Decimal(discount), "geste", actor="t")
-    close_visit(db, visit.id, method, actor="t")
-    visit.closed_at = closed
     db.commit()
+    close_with_receipt(db, visit.id, method, actor="t", organisation=ORG, now=closed)  # type: ignore[arg-type]
     return visit
 
 
@@ -121,19 +124,82 @@ def test_the_reports_page_shows_totals_and_a_chart(staff: FlaskClient, march: Se
     assert "0,0 %" in page and "0.0 %" not in page  # shares written the French way
 
 
-def test_bad_report_parameters_fall_back_instead_of_failing(staff: FlaskClient) -> None:
-    for query in ["start=yesterday", "start=2026-02-30", "end=2026-13-01&step=week&by=colour",
-                  "start=2026-03-31&end=2026-03-01"]:  # fmt: skip
-        assert staff.get(f"/reports/?{query}").status_code == 200, query
-        assert staff.get(f"/reports/takings.csv?{query}").status_code == 200, query
+def test_bad_report_parameters_are_a_clear_400_not_ignored(staff: FlaskClient) -> None:
+    for query, said in [("start=yesterday", "start : yesterday n'est pas une date"),
+                        ("start=2026-02-30", "start : 2026-02-30 n'est pas une date"),
+                        ("end=2026-13-45", "end : 2026-13-45 n'est pas une date ; écrivez-la AAAA-MM-JJ"),
+                        ("step=week", "step : week n'est pas l'une des valeurs day, month"),
+                        ("by=colour", "by : colour n'est pas l'une des valeurs machine, category, payment")]:  # fmt: skip
+        for page in ("/reports/", "/reports/takings.csv", "/reports/lines.csv"):
+            response = staff.get(f"{page}?{query}")
+            assert response.status_code == 400, (page, query)
+            assert said in response.text.replace("&#39;", "'"), (page, query)
+    assert staff.get("/reports/?start=2026-03-31&end=2026-03-01").status_code == 200  # swapped
 
 
 def test_csv_exports_for_the_accountant(staff: FlaskClient, march: Session) -> None:
     response = staff.get("/reports/lines.csv?start=2026-03-01&end=2026-03-31")
     assert response.mimetype == "text/csv" and "attachment" in response.headers["Content-Disposition"]
     rows = list(csv.reader(io.StringIO(response.text.lstrip("\ufeff")), delimiter=";"))
-    assert rows[0][:3] == ["closed_at", "visit", "customer_ref"]
-    discount = next(r for r in rows if r[5] == "discount")
-    assert discount[-1] == "-0,50"
+    assert rows[0] == ["date_cloture", "piece", "visite", "ref_client", "catégorie", "moyen_paiement", "type",
+                       "machine", "designation", "quantite", "unite", "prix_unitaire_eur", "montant_eur"]  # fmt: skip
+    discount = next(r for r in rows if r[6] == "remise")
+    assert discount[-1] == "-0,50" and discount[5] == "Espèces"
     takings_csv = staff.get("/reports/takings.csv?start=2026-03-01&end=2026-03-31&by=machine").text
+    assert takings_csv.lstrip("\ufeff").startswith("jour;machine;montant_eur\r\n")
     assert "2026-03-04;laser-1;5,00" in takings_csv
+    by_method = staff.get("/reports/takings.csv?start=2026-03-01&end=2026-03-31&by=payment").text
+    assert "2026-03-04;Carte;5,00" in by_method
+
+
+def test_the_lines_csv_names_the_receipt_that_holds_each_line(staff: FlaskClient, db: Session) -> None:
+    visit = open_visit(db, pepper=PEPPER, category="walk-in", actor="t", with_pin=False).visit
+    add_item(db, visit.id, "plywood-3mm", Decimal(1), actor="t")
+    db.commit()
+    closed = datetime(2026, 3, 10, 10, 0, tzinfo=UTC)
+    close_with_receipt(db, visit.id, "card", actor="t", organisation=ORG, now=closed)
+    visit.closed_at = closed
+    db.commit()
+    rows = list(csv.reader(io.StringIO(staff.get("/reports/lines.csv?start=2026-03-01&end=2026-03-31")
+                                       .text.lstrip("\ufeff")), delimiter=";"))  # fmt: skip
+    assert [r[1] for r in rows[1:]] == ["R-000001"]
+
+
+def test_takings_come_from_documents_not_from_charge_lines(staff: FlaskClient, march: Session) -> None:
+    from billing.ledger.receipts import issue_credit_note
+    from billing.models import ChargeLine
+    from billing.reports import pending
+
+    period = Period.days(date(2026, 3, 1), date(2026, 3, 31), PARIS)
+    before = totals_by_key(takings(march, period, by="payment"))
+    closed = march.query(Visit).filter(Visit.state == "closed").order_by(Visit.id).first()
+    assert closed is not None
+    march.add(ChargeLine(visit_id=closed.id, kind="item", description="ajout après clôture", quantity_milli=1000,
+                         unit="pce", unit_price_millicents=99900, amount_cents=999))  # fmt: skip
+    march.commit()
+    assert totals_by_key(takings(march, period, by="payment")) == before  # the receipt did not change
+    open_one = open_visit(march, pepper=PEPPER, category="walk-in", actor="t", with_pin=False).visit
+    add_item(march, open_one.id, "plywood-3mm", Decimal(2), actor="t")
+    march.commit()
+    assert totals_by_key(takings(march, period, by="payment")) == before
+    charged = sum(line.amount_cents for line in open_one.lines)
+    assert charged > 0 and pending(march) == charged  # shown apart, "en cours"
+    page = staff.get("/reports/?start=2026-03-01&end=2026-03-31").text.replace("\u202f", " ").replace("\xa0", " ")
+    assert "(en cours) : " + f"{charged // 100},{charged % 100:02d} €" in page
+    receipt = march.query(Document).filter(Document.visit_id == closed.id).one()
+    issue_credit_note(march, receipt.id, "erreur", actor="t", now=datetime(2026, 3, 20, 10, 0, tzinfo=UTC))
+    after = takings(march, period, by="payment", step="day")
+    assert Taking("2026-03-20", "card", -500) in after  # taken back on the day of the credit note
+    assert totals_by_key(after)["card"] == before["card"] - 500
+
+
+def test_a_split_payment_counts_each_method_for_its_part(march: Session) -> None:
+    visit = open_visit(march, pepper=PEPPER, category="walk-in", actor="t", with_pin=False).visit
+    add_item(march, visit.id, "plywood-3mm", Decimal(4), actor="t")
+    march.commit()
+    total = sum(line.amount_cents for line in visit.lines)
+    split = {"card": Decimal("1.00"), "cash": Decimal(total - 100) / 100}
+    close_with_receipt(march, visit.id, split, actor="t", organisation=ORG,
+                       now=datetime(2026, 3, 21, 10, 0, tzinfo=UTC))  # fmt: skip
+    rows = takings(march, Period.days(date(2026, 3, 21), date(2026, 3, 21), PARIS), by="payment")
+    assert rows == [Taking("2026-03-21", "card", 100), Taking("2026-03-21", "cash", total - 100)]

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
@@ -25,10 +27,12 @@ PARIS = ORG.zone
 AFTER = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
 
 
-def _keyed(engine: Engine) -> Session:
-    db = sessionmaker(engine, expire_on_commit=False, info={LEDGER_KEY: KEY})()
-    open_segment(db, KEY)
-    return db
+@pytest.fixture
+def keyed(any_engine: Engine) -> Iterator[Session]:
+    """A session holding the ledger key on SQLite and PostgreSQL, closed before the schema is dropped."""
+    with sessionmaker(any_engine, expire_on_commit=False, info={LEDGER_KEY: KEY})() as db:
+        open_segment(db, KEY)
+        yield db
 
 
 def _three_receipts(db: Session) -> list[Document]:
@@ -55,10 +59,8 @@ def _rechain(db: Session, series: str) -> None:
     db.commit()
 
 
-def test_documents_rewritten_with_every_hash_recomputed_are_caught_by_the_seals(
-    sqlite_engine: Engine,
-) -> None:
-    db = _keyed(sqlite_engine)
+def test_documents_rewritten_with_every_hash_recomputed_are_caught_by_the_seals(keyed: Session) -> None:
+    db = keyed
     first, *_ = _three_receipts(db)
     assert verify(db, key=KEY) is None
     content = json.loads(first.content)
@@ -84,10 +86,10 @@ def test_documents_rewritten_with_every_hash_recomputed_are_caught_by_the_seals(
 
 
 def test_a_deleted_tail_with_its_seal_and_a_rewound_head_is_caught_by_the_anchors(
-    sqlite_engine: Engine, tmp_path: Path
+    keyed: Session, tmp_path: Path
 ) -> None:
     anchors = tmp_path / "ledger.anchors"
-    db = _keyed(sqlite_engine)
+    db = keyed
     _three_receipts(db)
     closure = close_day(db, date(2026, 11, 25), tz=PARIS, actor="alice", now=AFTER, anchors=anchors)
     line = json.loads(anchors.read_text().splitlines()[0])
