@@ -14,7 +14,7 @@ from broker.errors import BadMessage
 PREFIX = "fabmeter/v1"
 ID_PATTERN = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62})")
 
-# kind -> (owner level, suffix). One row per line of the topic table in DESIGN.md.
+# kind -> (owner level, suffix). One row per line of the README's "Topics and payloads" table.
 KINDS: dict[str, tuple[str, str]] = {
     "status": ("agent", "status"),
     "state": ("machine", "state"),

@@ -1,4 +1,4 @@
-"""The systemd units parse cleanly and keep the promises DESIGN.md makes about them."""
+"""The systemd units parse cleanly and keep the promises the README makes about them."""
 
 from __future__ import annotations
 
