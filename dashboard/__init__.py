@@ -124,6 +124,9 @@ def _error_page(err: Any) -> ResponseReturnValue:
         405: (_("Not allowed this way"), _("This address does not take this kind of request.")),
     }  # fmt: skip
     title, message = messages.get(code, (str(code), ""))
+    described = getattr(err, "description", None)
+    if described and described != getattr(type(err), "description", None):
+        message = described  # abort(400, description=…): the page's own words on what was wrong
     return render_template("error.html", code=code, title=title, message=message), code
 
 

@@ -211,7 +211,7 @@ def test_a_visit_is_billed_to_a_customer_from_its_page(staff: FlaskClient, db: S
     assert close(staff, visit_id, "transfer").status_code == 400
     person = _create(staff, name="Camille Durand")
     refused = staff.post(f"/desk/visit/{visit_id}/customer", data={"customer-customer": str(person)})
-    assert refused.status_code == 400 and "is a company&#39;s" in refused.text
+    assert refused.status_code == 400 and "est celle d&#39;une entreprise" in refused.text
     company = _create(staff, **COMPANY)
     assert staff.post(f"/desk/visit/{visit_id}/customer", data={"customer-customer": str(company)}).status_code == 302
     page = staff.get(f"/desk/visit/{visit_id}").text

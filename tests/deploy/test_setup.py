@@ -62,8 +62,10 @@ def test_setup_makes_the_files_the_example_config_names_and_the_broker_accepts_t
     assert config.ledger_key and (secrets / "ledger.key").read_text().strip()
     assert config.mqtt.username == "billing"
     assert config.mqtt.password == (secrets / "billing.password").read_text().strip()
-    assert {p.name for p in secrets.iterdir()} == {"pepper", "secret_key", "ledger.key", "billing.password",
-                                                   "pi-printer.password", "pi-laser.password"}  # fmt: skip
+    assert config.archive_key and "PRIVATE KEY" in config.archive_key  # Ed25519, PEM: signs the archive
+    assert {p.name for p in secrets.iterdir()} == {"pepper", "secret_key", "ledger.key", "archive.key",
+                                                   "billing.password", "pi-printer.password",
+                                                   "pi-laser.password"}  # fmt: skip
     assert all(p.stat().st_mode & 0o077 == 0 for p in secrets.iterdir())  # no --group: root alone
     conf = (folder / "mosquitto" / "mosquitto.conf").read_text()
     assert "DESIGN.md" not in conf and "README: Broker configuration" in conf
