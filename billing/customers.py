@@ -46,7 +46,7 @@ INVOICE_RETENTION = timedelta(days=10 * 366)
 def erase_customer(db: Session, ref: str, *, actor: str) -> Customer:
     customer = db.scalar(select(Customer).where(Customer.ref == ref))
     if customer is None:
-        raise NotFound(f"no customer with reference {ref!r}")
+        raise NotFound("no customer with reference %(ref)r", ref=ref)
     _refuse_if_invoiced(db, customer)
     customer.name = customer.email = customer.company_name = None
     customer.company_address = customer.siren = customer.vat_number = customer.badge_hash = None
@@ -64,12 +64,12 @@ def keep_person(db: Session, pepper: str, visit_id: int, badge_uid: str, *, acto
     qualifications come with them). The visit's customer gets the badge, or a new customer is made."""
     visit = db.get(Visit, visit_id)
     if visit is None:
-        raise NotFound(f"no visit {visit_id}")
+        raise NotFound("no visit %(visit)s", visit=visit_id)
     digest = badge_hash(pepper, checked_badge_uid(badge_uid))
     owner = db.scalar(select(Customer).where(Customer.badge_hash == digest))
     customer = visit.customer or owner or Customer(ref=_fresh_ref(db), name=_name_of(visit))
     if owner is not None and owner is not customer:
-        raise InvalidOperation(f"this badge is already customer {owner.ref}'s own badge")
+        raise InvalidOperation("this badge is already customer %(ref)s's own badge", ref=owner.ref)
     customer.badge_hash = digest
     db.add(customer)
     visit.customer = customer
@@ -92,7 +92,7 @@ def _fresh_ref(db: Session) -> str:
 def erase_visit_name(db: Session, visit_id: int, *, actor: str) -> Visit:
     visit = db.get(Visit, visit_id)
     if visit is None:
-        raise NotFound(f"no visit {visit_id}")
+        raise NotFound("no visit %(visit)s", visit=visit_id)
     visit.label = f"Visiteur {visit.id}"
     audit(db, actor, "erase_visit_name", f"visit {visit.id}", "name erased")
     db.flush()
@@ -110,8 +110,8 @@ def _refuse_if_invoiced(db: Session, customer: Customer) -> None:
     if newest is not None and utcnow() - newest < INVOICE_RETENTION:
         until = (newest + INVOICE_RETENTION).date().isoformat()
         raise InvalidOperation(
-            f"customer {customer.ref} has an invoice of {newest.date().isoformat()}: its buyer must "
-            f"be kept until {until}"
+            "customer %(ref)s has an invoice of %(issued)s: its buyer must be kept until %(until)s",
+            ref=customer.ref, issued=newest.date().isoformat(), until=until,
         )
 
 
@@ -275,7 +275,7 @@ def save_customer(
     else:
         found = db.get(Customer, customer_id)
         if found is None or found.erased_at is not None:
-            raise NotFound(f"no customer {customer_id}")
+            raise NotFound("no customer %(customer)s", customer=customer_id)
         customer = found
         before = asdict(CustomerDetails.of(customer))
         changed = [name for name, value in asdict(details).items() if before[name] != value]

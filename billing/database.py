@@ -53,4 +53,4 @@ def upgrade(url: str | URL, revision: str = "head") -> None:
         command.upgrade(alembic_config(url), revision)
     except SQLAlchemyError as err:
         shown = make_url(url).render_as_string(hide_password=True)
-        raise DatabaseError(f"cannot migrate {shown}: {err} — is the database reachable?") from err
+        raise DatabaseError("cannot migrate %(url)s: %(err)s — is the database reachable?", url=shown, err=str(err)) from err

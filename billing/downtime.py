@@ -24,7 +24,7 @@ from broker.messages import ServiceOrder
 def _machine(db: Session, machine_id: str) -> Machine:
     machine = db.get(Machine, machine_id)
     if machine is None:
-        raise NotFound(f"no machine {machine_id}")
+        raise NotFound("no machine %(machine)s", machine=machine_id)
     return machine
 
 

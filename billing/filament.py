@@ -102,9 +102,11 @@ def mark_dealt(db: Session, correction_id: int, *, actor: str) -> FilamentCorrec
     """Staff handled a correction a closed visit could not take (a new visit, a refusal): audited."""
     row = db.get(FilamentCorrection, correction_id)
     if row is None:
-        raise NotFound(f"no filament correction {correction_id}")
+        raise NotFound("no filament correction %(correction)s", correction=correction_id)
     if row.state != "pending":
-        raise InvalidOperation(f"filament correction {correction_id} is {row.state}, not pending")
+        raise InvalidOperation(
+            "filament correction %(correction)s is %(state)s, not pending", correction=correction_id, state=row.state
+        )
     row.state, row.dealt_by, row.dealt_at = "dealt", actor, utcnow()
     audit(db, actor, "filament_correction_dealt", f"session {row.session_id}",
           f"{row.added_mm} mm of {row.job}, visit {row.visit_id}")  # fmt: skip

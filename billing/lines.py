@@ -79,7 +79,7 @@ def reduce_line(
         raise InvalidOperation(
             "the new quantity must be more than 0 and less than %(most)s, "
             "with at most 3 decimals (remove the line to take all of it back)",
-            most=f"{line.quantity.normalize():f}",
+            most=format(line.quantity.normalize(), "f"),
         )
     amount_cents = to_cents(quantity * line.unit_price)
     _never_below_zero(db, line.visit_id, amount_cents - line.amount_cents)

@@ -42,7 +42,7 @@ def refusal_message(qualification: Qualification) -> str:
 def define(db: Session, code: str, name: str, *, machines: list[str], actor: str) -> Qualification:
     """Create (or rename) a qualification and make ``machines`` need it."""
     if not is_id(code) or len(code) > 40:
-        raise InvalidOperation(f"qualification code {code!r}: use lowercase letters, digits and hyphens")
+        raise InvalidOperation("qualification code %(code)r: use lowercase letters, digits and hyphens", code=code)
     if not name.strip():
         raise InvalidOperation("a qualification needs a name, e.g. « découpe laser »")
     found = db.scalar(select(Qualification).where(Qualification.code == code))
@@ -53,7 +53,7 @@ def define(db: Session, code: str, name: str, *, machines: list[str], actor: str
     for machine_id in machines:
         machine = db.get(Machine, machine_id)
         if machine is None:
-            raise NotFound(f"no machine {machine_id}")
+            raise NotFound("no machine %(machine)s", machine=machine_id)
         machine.qualification_id = qualification.id
     audit(db, actor, "define_qualification", f"qualification {code}", f"{name}: {' '.join(machines)}")
     db.flush()
@@ -63,7 +63,7 @@ def define(db: Session, code: str, name: str, *, machines: list[str], actor: str
 def by_code(db: Session, code: str) -> Qualification:
     found = db.scalar(select(Qualification).where(Qualification.code == code, Qualification.active))
     if found is None:
-        raise NotFound(f"no qualification {code!r}")
+        raise NotFound("no qualification %(code)r", code=code)
     return found
 
 
@@ -76,13 +76,13 @@ def grant(
         raise InvalidOperation("a qualification goes to a customer or to one visit, not both or neither")
     qualification = by_code(db, code)
     if customer_id is not None and db.get(Customer, customer_id) is None:
-        raise NotFound(f"no customer {customer_id}")
+        raise NotFound("no customer %(customer)s", customer=customer_id)
     if visit_id is not None:
         visit = db.get(Visit, visit_id)
         if visit is None:
-            raise NotFound(f"no visit {visit_id}")
+            raise NotFound("no visit %(visit)s", visit=visit_id)
         if visit.state == "closed":
-            raise InvalidOperation(f"visit {visit_id} is closed: a supervised session is for a visit now")
+            raise InvalidOperation("visit %(visit)s is closed: a supervised session is for a visit now", visit=visit_id)
     row = QualificationGrant(qualification=qualification, customer_id=customer_id, visit_id=visit_id,
                              granted_by=actor, granted_at=now or utcnow(), expires_at=expires_at,
                              line_id=line.id if line is not None else None)  # fmt: skip
@@ -97,7 +97,7 @@ def grant(
 def revoke(db: Session, grant_id: int, *, actor: str, now: datetime | None = None) -> QualificationGrant:
     row = db.get(QualificationGrant, grant_id)
     if row is None:
-        raise NotFound(f"no qualification grant {grant_id}")
+        raise NotFound("no qualification grant %(grant)s", grant=grant_id)
     if row.revoked_at is None:
         row.revoked_at, row.revoked_by = now or utcnow(), actor
         audit(db, actor, "revoke_qualification", f"grant {grant_id}", row.qualification.code)

@@ -52,7 +52,7 @@ class Period:
     def days(cls, first: date, last: date, tz: tzinfo) -> Period:
         """From the start of ``first`` to the end of ``last`` (both included), local time."""
         if last < first:
-            raise InvalidOperation(f"the period ends ({last}) before it starts ({first})")
+            raise InvalidOperation("the period ends (%(last)s) before it starts (%(first)s)", last=last, first=first)
         start = datetime(first.year, first.month, first.day, tzinfo=tz)
         end = datetime(last.year, last.month, last.day, tzinfo=tz) + timedelta(days=1)
         return cls(start, end, tz)
@@ -168,9 +168,9 @@ def takings(db: Session, period: Period, *, by: str = "machine", step: str = "da
     report reads: money from elsewhere (invoices paid later) is joined here.
     """
     if by not in DIMENSIONS:
-        raise InvalidOperation(f"takings are grouped by one of {', '.join(DIMENSIONS)}, not {by!r}")
+        raise InvalidOperation("takings are grouped by one of %(choices)s, not %(by)r", choices=", ".join(DIMENSIONS), by=by)
     if step not in STEPS:
-        raise InvalidOperation(f"takings are summed per {' or '.join(STEPS)}, not {step!r}")
+        raise InvalidOperation("takings are summed per %(choices)s, not %(step)r", choices=" or ".join(STEPS), step=step)
     query = (
         select(Document.issued_at, Document.total_cents, Document.content, Category.code)
         .outerjoin(Visit, Document.visit_id == Visit.id)

@@ -283,7 +283,7 @@ class BillingService:
             elif where.kind == "state" and payload:
                 state = decode(MachineState, payload)
                 if state.machine != where.id:
-                    raise NotYours(f"the topic names machine {where.id}, the payload {state.machine}")
+                    raise NotYours("the topic names machine %(topic)s, the payload %(payload)s", topic=where.id, payload=state.machine)
                 self._state(state)
         except (BadMessage, NotYours) as err:
             self._reject(message.topic, payload, str(err))
@@ -308,7 +308,7 @@ class BillingService:
         for machine in machines:
             owner = owners.get(machine)
             if owner not in (None, agent):
-                raise NotYours(f"machine {machine} is not one of {agent}'s machines")
+                raise NotYours("machine %(machine)s is not one of %(agent)s's machines", machine=machine, agent=agent)
 
     def _answer(self, agent: str, request: AuthRequest, properties: Any) -> None:
         with self.factory.begin() as db:

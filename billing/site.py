@@ -138,12 +138,15 @@ def read_site(path: Path) -> Site:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as err:
-        raise SiteFileError(f"cannot read {path}: {err.strerror}") from err
+        raise SiteFileError("cannot read %(path)s: %(err)s", path=str(path), err=err.strerror) from err
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise SiteFileError(f"{path}: not valid TOML: {err}") from err
+        raise SiteFileError("%(path)s: not valid TOML: %(err)s", path=str(path), err=str(err)) from err
     unknown = sorted(set(data) - set(TABLES) - set(REGISTRY_TABLES))
     if unknown:
-        raise SiteFileError(f"{path}: unknown table {unknown[0]!r} (expected {', '.join(TABLES + REGISTRY_TABLES)})")
+        raise SiteFileError(
+            "%(path)s: unknown table %(table)r (expected %(expected)s)",
+            path=str(path), table=unknown[0], expected=", ".join(TABLES + REGISTRY_TABLES),
+        )
     rows = {table: [_row(path, table, i, raw) for i, raw in enumerate(_tables(path, data, table))] for table in TABLES}
     return Site(rows, _agents(path, data))
 
@@ -151,7 +154,7 @@ def read_site(path: Path) -> Site:
 def _tables(path: Path, data: dict[str, Any], table: str) -> list[Any]:
     raw = data.get(table, [])
     if not isinstance(raw, list) or not all(isinstance(entry, dict) for entry in raw):
-        raise SiteFileError(f"{path}: {table} must be an array of tables, [[{table}]]")
+        raise SiteFileError("%(path)s: %(table)s must be an array of tables, [[%(table)s]]", path=str(path), table=table)
     return raw
 
 
@@ -160,18 +163,21 @@ def _row(path: Path, table: str, index: int, raw: dict[str, Any]) -> dict[str, A
     where = f"{path}: [[{table}]] #{index + 1}"
     unknown = sorted(set(raw) - {f.key for f in fields})
     if unknown:
-        raise SiteFileError(f"{where}: unknown key {unknown[0]!r} (expected {', '.join(f.key for f in fields)})")
+        raise SiteFileError(
+            "%(where)s: unknown key %(key)r (expected %(expected)s)",
+            where=where, key=unknown[0], expected=", ".join(f.key for f in fields),
+        )
     row: dict[str, Any] = {}
     for field in fields:
         if field.key not in raw:
             if field.default is REQUIRED:
-                raise SiteFileError(f"{where}: {field.key} is missing")
+                raise SiteFileError("%(where)s: %(key)s is missing", where=where, key=field.key)
             row[field.column] = field.default
             continue
         try:
             row[field.column] = field.parse(raw[field.key])
         except ValueError as err:
-            raise SiteFileError(f"{where}: {field.key} {err}") from None
+            raise SiteFileError("%(where)s: %(key)s %(err)s", where=where, key=field.key, err=str(err)) from None
     row["_where"] = where
     return row
 
@@ -225,7 +231,9 @@ def _machine(db: Session, row: dict[str, Any], agent_of: dict[str, str], actor: 
     code = row["material"]
     material = db.scalars(select(Material).where(Material.code == code)).first() if code else None
     if code and material is None:
-        raise SiteFileError(f"{row['_where']}: material {code!r} is neither in the file nor in the database")
+        raise SiteFileError(
+            "%(where)s: material %(code)r is neither in the file nor in the database", where=row["_where"], code=code
+        )
     values["material_id"] = material.id if material else None
     if row["id"] in agent_of:
         values["agent"] = agent_of[row["id"]]
@@ -235,11 +243,15 @@ def _machine(db: Session, row: dict[str, Any], agent_of: dict[str, str], actor: 
 def _tariff(db: Session, row: dict[str, Any], actor: str) -> list[str]:
     where, machine, code = row["_where"], row["machine"], row["category"]
     if db.get(Machine, machine) is None:
-        raise SiteFileError(f"{where}: machine {machine!r} is neither in the file nor in the database")
+        raise SiteFileError(
+            "%(where)s: machine %(machine)r is neither in the file nor in the database", where=where, machine=machine
+        )
     try:
         category = category_by_code(db, code)
     except BillingError:
-        raise SiteFileError(f"{where}: category {code!r} is neither in the file nor in the database") from None
+        raise SiteFileError(
+            "%(where)s: category %(code)r is neither in the file nor in the database", where=where, code=code
+        ) from None
     prices = {k: v for k, v in row.items() if k not in ("_where", "machine", "category")}
     current = current_version(db, machine, category.id)
     if current is not None and all(getattr(current, k) == v for k, v in prices.items()):
@@ -247,5 +259,5 @@ def _tariff(db: Session, row: dict[str, Any], actor: str) -> list[str]:
     try:
         version = set_tariff(db, machine, code, actor=actor, **prices)
     except BillingError as err:
-        raise SiteFileError(f"{where}: {err}") from err
+        raise SiteFileError("%(where)s: %(err)s", where=where, err=str(err)) from err
     return [f"tariff {machine}/{code}: version {version.version}"]

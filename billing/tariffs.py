@@ -22,9 +22,7 @@ UNIT_NAMES = {1: "s", 60: "min", 3600: "h", 86400: "jour"}
 
 @event.listens_for(TariffVersion, "before_update")
 def _versions_are_immutable(_mapper: Mapper[TariffVersion], _conn: object, target: TariffVersion) -> None:
-    raise InvalidOperation(
-        f"tariff version {target.id} is immutable: add a new version with set_tariff()"
-    )
+    raise InvalidOperation("tariff version %(version)s is immutable: add a new version with set_tariff()", version=target.id)
 
 
 def category_by_code(db: Session, code: str) -> Category:

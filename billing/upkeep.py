@@ -73,10 +73,10 @@ def set_thresholds(db: Session, machine_id: str, *, hours: int | None, jobs: int
                    actor: str) -> Machine:  # fmt: skip
     machine = db.get(Machine, machine_id)
     if machine is None:
-        raise NotFound(f"no machine {machine_id}")
+        raise NotFound("no machine %(machine)s", machine=machine_id)
     for name, value in (("hours", hours), ("jobs", jobs), ("metres", metres)):
         if value is not None and not 0 < value < 1_000_000:
-            raise InvalidOperation(f"upkeep threshold {name} must be between 1 and 999999, not {value}")
+            raise InvalidOperation("upkeep threshold %(name)s must be between 1 and 999999, not %(value)s", name=name, value=value)
     machine.service_every_h, machine.service_every_jobs, machine.service_every_m = hours, jobs, metres
     audit(db, actor, "upkeep_thresholds", f"machine {machine_id}", f"{hours} h, {jobs} jobs, {metres} m")
     db.flush()
@@ -86,7 +86,7 @@ def set_thresholds(db: Session, machine_id: str, *, hours: int | None, jobs: int
 def record_service(db: Session, machine_id: str, what: str, *, actor: str, now: datetime | None = None) -> MachineService:
     """Log a service (who, what, when) with the counters it closes; the counters start again."""
     if db.get(Machine, machine_id) is None:
-        raise NotFound(f"no machine {machine_id}")
+        raise NotFound("no machine %(machine)s", machine=machine_id)
     what = what.strip()
     if not what:
         raise InvalidOperation("say what was done (e.g. « tube changé »)")

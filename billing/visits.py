@@ -130,7 +130,7 @@ def set_customer(db: Session, visit_id: int, customer_id: int | None, *, actor: 
     visit = _open(db, visit_id)
     customer = db.get(Customer, customer_id) if customer_id is not None else None
     if customer_id is not None and (customer is None or customer.erased_at is not None):
-        raise NotFound(f"no customer {customer_id}")
+        raise NotFound("no customer %(customer)s", customer=customer_id)
     if visit.category.code == COMPANY:
         invoice_buyer(customer, visit_id)
     previous = visit.customer

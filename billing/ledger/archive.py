@@ -63,7 +63,7 @@ def load_private_key(pem: str) -> Ed25519PrivateKey:
     try:
         key = serialization.load_pem_private_key(pem.encode(), password=None)
     except ValueError as err:
-        raise InvalidOperation(f"the archive key is not a PEM private key: {err}") from err
+        raise InvalidOperation("the archive key is not a PEM private key: %(err)s", err=str(err)) from err
     if not isinstance(key, Ed25519PrivateKey):
         raise InvalidOperation("the archive key must be an Ed25519 key (openssl genpkey -algorithm ed25519)")
     return key

@@ -92,7 +92,7 @@ def lock_chain(db: Session, code: str) -> Chain:
     query = select(Chain).where(Chain.code == code).with_for_update()
     chain = db.scalars(query.execution_options(populate_existing=True)).first()
     if chain is None:
-        raise NotFound(f"no ledger chain {code!r}: run 'fabmeter db upgrade'")
+        raise NotFound("no ledger chain %(code)r: run 'fabmeter db upgrade'", code=code)
     return chain
 
 
@@ -190,7 +190,7 @@ def close_period(
     now = now or utcnow()
     if period.end > now:
         raise InvalidOperation(
-            f"the {period.kind} {period.label} is not over yet: close it once it has ended"
+            "the %(kind)s %(period)s is not over yet: close it once it has ended", kind=period.kind, period=period.label
         )
     begin_locked(db)
     try:
@@ -208,7 +208,7 @@ def _add_closure(db: Session, period: Period, actor: str, now: datetime) -> Clos
     chain = lock_chain(db, CLOSURE_CHAINS[period.kind])
     same = select(Closure).where(Closure.kind == period.kind, Closure.period == period.label)
     if db.scalars(same).first():
-        raise InvalidOperation(f"the {period.kind} {period.label} is already closed")
+        raise InvalidOperation("the %(kind)s %(period)s is already closed", kind=period.kind, period=period.label)
     content = {"v": 1, "kind": period.kind, "period": period.label, "number": chain.last_number + 1,
                "closed_at": utc_text(now), **closure_figures(db, period.start, period.end)}  # fmt: skip
     text, prev, digest = advance(chain, content, now)

@@ -72,9 +72,9 @@ def rows(document: Document, *, tz: tzinfo, by: str) -> list[tuple[str, ...]]:
 def export_csv(db: Session, first: date, end: date, *, tz: tzinfo, by: str = "machine") -> str:
     """Every line of every document issued from ``first`` up to (not including) ``end``."""
     if by not in GROUPINGS:
-        raise InvalidOperation(f"accounts go by {' or '.join(GROUPINGS)}, not {by!r}")
+        raise InvalidOperation("accounts go by %(choices)s, not %(by)r", choices=" or ".join(GROUPINGS), by=by)
     if end <= first:
-        raise InvalidOperation(f"the export period ends ({end}) before it starts ({first})")
+        raise InvalidOperation("the export period ends (%(end)s) before it starts (%(first)s)", end=end, first=first)
     start_at = datetime.combine(first, time.min, tzinfo=tz)
     end_at = datetime.combine(end, time.min, tzinfo=tz)
     out = io.StringIO()

@@ -27,7 +27,7 @@ def checked_address(text: str) -> str:
     address = text.strip()
     local, at, domain = address.rpartition("@")
     if not at or not local or "." not in domain or any(c in address for c in " ,;<>\r\n\t\"'"):
-        raise MailError(f"“{address[:80]}” is not an e-mail address (camille@example.org)")
+        raise MailError("“%(address)s” is not an e-mail address (camille@example.org)", address=address[:80])
     return address
 
 
@@ -54,8 +54,14 @@ def send(smtp: SmtpConfig, message: EmailMessage) -> None:
                 server.login(smtp.user, smtp.password or "")
             server.send_message(message)
     except smtplib.SMTPAuthenticationError as err:
-        raise MailError(f"the mail server {where} refused the login of {smtp.user} — check [smtp] user and password_file") from err
+        raise MailError(
+            "the mail server %(server)s refused the login of %(user)s — check [smtp] user and password_file",
+            server=where, user=smtp.user,
+        ) from err
     except smtplib.SMTPRecipientsRefused as err:
-        raise MailError(f"the mail server {where} refused the address {message['To']}") from err
+        raise MailError("the mail server %(server)s refused the address %(to)s", server=where, to=message["To"]) from err
     except (smtplib.SMTPException, ssl.SSLError, OSError) as err:
-        raise MailError(f"no mail sent through {where} ({err}) — is the server reachable and are [smtp] port and starttls right?") from err
+        raise MailError(
+            "no mail sent through %(server)s (%(err)s) — is the server reachable and are [smtp] port and starttls right?",
+            server=where, err=str(err),
+        ) from err

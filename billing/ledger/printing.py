@@ -238,8 +238,9 @@ class EscposTransport:
             printer._raw(data)
         except (EscposError, OSError, ValueError) as err:
             raise PrinterUnavailable(
-                f"receipt printer at {where(self.config)} did not take the receipt ({err}) — "
-                "is it switched on, plugged in, with paper?"
+                "receipt printer at %(printer)s did not take the receipt (%(err)s) — "
+                "is it switched on, plugged in, with paper?",
+                printer=where(self.config), err=str(err),
             ) from err
         finally:
             _close_quietly(printer)
@@ -259,7 +260,7 @@ def reprint(db: Session, document_id: int, *, actor: str) -> PrintJob:
     """A duplicate of a document that was already issued (even if its first print failed)."""
     document = db.get(Document, document_id)
     if document is None:
-        raise NotFound(f"no document {document_id}")
+        raise NotFound("no document %(document)s", document=document_id)
     last = db.scalar(select(func.max(PrintJob.copy)).where(PrintJob.document_id == document_id))
     job = PrintJob(document_id=document_id, copy=(last or 0) + 1, requested_by=actor)
     db.add(job)
@@ -303,7 +304,7 @@ def run_job(
     """
     job = db.get(PrintJob, job_id)
     if job is None:
-        raise NotFound(f"no print job {job_id}")
+        raise NotFound("no print job %(job)s", job=job_id)
     claimed = claim(db, job_id, now=now or utcnow(), timeout_s=claim_timeout_s)
     db.refresh(job)
     if not claimed:

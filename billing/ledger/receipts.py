@@ -127,7 +127,7 @@ def _close(
     payments = payments_for(sum(line["amount_cents"] for line in lines), payment)
     if DUE in payments and series != INVOICE:
         raise InvalidOperation(
-            f"visit {visit_id} gets a receipt: it is paid now; only a company's invoice can be left to pay"
+            "visit %(visit)s gets a receipt: it is paid now; only a company's invoice can be left to pay", visit=visit_id
         )
     buyer = invoice_buyer(visit.customer, visit_id) if series == INVOICE else None
     close_visit(db, visit_id, next(iter(payments)), actor=actor, now=now)
@@ -216,8 +216,8 @@ def _credited_lines(
         if quantity <= 0 or quantity > most or quantity != quantity.quantize(Decimal("0.001")):
             raise InvalidOperation(
                 "line %(line)s of %(reference)s: between 0 and %(most)s can be given back (at most 3 decimals), "
-                "not %(quantity)s", line=index + 1, reference=reference, most=f"{most.normalize():f}",
-                quantity=f"{quantity.normalize():f}",
+                "not %(quantity)s", line=index + 1, reference=reference, most=format(most.normalize(), "f"),
+                quantity=format(quantity.normalize(), "f"),
             )
         lines.append(_negated(source[index], index, quantity, left[index]))
     return lines

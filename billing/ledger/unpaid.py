@@ -78,17 +78,18 @@ def record_payment(
     """
     document = db.get(Document, document_id, with_for_update=True)
     if document is None:
-        raise NotFound(f"no document {document_id}")
+        raise NotFound("no document %(document)s", document=document_id)
     if method not in LATER_METHODS:
-        raise InvalidOperation(f"an invoice is paid by {', '.join(LATER_METHODS)}, not {method!r}")
+        raise InvalidOperation("an invoice is paid by %(choices)s, not %(method)r", choices=", ".join(LATER_METHODS), method=method)
     left = left_to_pay(db, document)
     if left <= 0:
-        raise InvalidOperation(f"{document.reference} has nothing left to pay")
+        raise InvalidOperation("%(document)s has nothing left to pay", document=document.reference)
     issued = parse_utc(load(document.content)["issued_at"]).astimezone(tz).date()
     if not issued <= paid_on <= today:
         raise InvalidOperation(
-            f"the payment of {document.reference} is dated between its issue ({issued:%d/%m/%Y}) "
-            f"and today ({today:%d/%m/%Y}), not {paid_on:%d/%m/%Y}"
+            "the payment of %(document)s is dated between its issue (%(issued)s) and today (%(today)s), not %(paid_on)s",
+            document=document.reference, issued=issued.strftime("%d/%m/%Y"), today=today.strftime("%d/%m/%Y"),
+            paid_on=paid_on.strftime("%d/%m/%Y"),
         )
     payment = InvoicePayment(document=document, method=method, amount_cents=left, paid_on=paid_on,
                              recorded_at=now or utcnow(), recorded_by=actor)  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import io
 from pathlib import Path
 
@@ -73,7 +74,7 @@ def test_every_message_has_a_french_translation() -> None:
     root = Path(__file__).parents[2]
     methods = [("dashboard/**.py", "python"), ("dashboard/templates/**.html", "jinja2"), ("billing/**.py", "python")]
     # a billing refusal's template is a msgid too: the desk shows it translated (dashboard.labels.error)
-    keywords = {"_": None, "_l": None, "gettext": None, "InvalidOperation": None, "NotFound": None}
+    keywords = {"_": None, "_l": None, "gettext": None, **dict.fromkeys(_billing_errors(root))}
     found = {
         message[2] if isinstance(message[2], str) else message[2][0]
         for message in extract_from_dir(str(root), methods, keywords=keywords)
@@ -94,3 +95,64 @@ def test_the_compiled_catalogue_matches_the_po_file() -> None:
         "run: pybabel compile -d dashboard/translations"
     )
     write_mo(io.BytesIO(), catalog)  # the .po file itself compiles
+
+
+def _billing_errors(root: Path) -> set[str]:
+    """The names of BillingError and of every class of billing/ that derives from it, however deep."""
+    classes = [
+        (node.name, {base.id if isinstance(base, ast.Name) else getattr(base, "attr", "") for base in node.bases})
+        for path in sorted((root / "billing").rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text(), str(path)))
+        if isinstance(node, ast.ClassDef)
+    ]
+    names = {"BillingError"}
+    while grown := {name for name, bases in classes if bases & names} - names:
+        names |= grown
+    return names
+
+
+def _built_templates(source: str, filename: str, errors: set[str]) -> list[str]:
+    """file:line of each call of a billing error whose template is built (f-string, ``%``, ``+``,
+    ``.format``) instead of written: such a message is no msgid, so the desk would show it in English."""
+    found = []
+    for node in ast.walk(ast.parse(source, filename)):
+        if not isinstance(node, ast.Call):
+            continue
+        name = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", None)
+        template = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "template"), None)
+        if name not in errors or template is None:
+            continue
+        formatted = isinstance(template, ast.Call) and getattr(template.func, "attr", None) == "format"
+        if isinstance(template, ast.JoinedStr | ast.BinOp) or formatted:
+            found.append(f"{filename}:{node.lineno}: {name}({ast.unparse(template)[:60]}…)")
+    return found
+
+
+def test_no_billing_error_builds_its_message() -> None:
+    root = Path(__file__).parents[2]
+    errors = _billing_errors(root)
+    assert {"InvalidOperation", "NotFound", "NotYours", "DatabaseError"} <= errors
+    built = [
+        site
+        for path in sorted((root / "billing").rglob("*.py"))
+        for site in _built_templates(path.read_text(), str(path.relative_to(root)), errors)
+    ]
+    assert built == [], "write the template with %(name)s and pass name=value:\n" + "\n".join(built)
+
+
+def test_the_check_finds_every_way_of_building_a_message() -> None:
+    source = """
+raise NotFound(f"no visit {visit_id}")
+raise errors.InvalidOperation("visit %s is closed" % visit_id)
+raise InvalidOperation("visit {} is closed".format(visit_id))
+raise InvalidOperation("visit " + str(visit_id) + " is closed")
+raise Refused(template=f"no {what}")
+raise InvalidOperation("visit %(visit)s is closed", visit=visit_id)
+raise InvalidOperation(
+    "a message in two literals "
+    "is one msgid"
+)
+raise ValueError(f"not a billing error {x}")
+"""
+    found = _built_templates(source, "sample.py", {"NotFound", "InvalidOperation", "Refused"})
+    assert [site.split(":")[1] for site in found] == ["2", "3", "4", "5", "6"]
