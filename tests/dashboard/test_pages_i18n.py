@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, date, timedelta
 from decimal import Decimal
 from gettext import NullTranslations
 from html.parser import HTMLParser
@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from billing.catalogue import add_item
 from billing.charges import charge_session
 from billing.config import BillingConfig
+from billing.errors import BillingError
 from billing.ledger.documents import Document
 from billing.live import LiveState
 from billing.lockouts import count_wrong_pin
@@ -43,9 +44,11 @@ from billing.models import (
     UsageSession,
     utcnow,
 )
+from billing.qualifications import define
+from billing.reports import Period, takings
 from billing.visits import open_visit
 from broker.messages import JOB_OUTCOMES, MACHINE_STATES, AgentStatus, MachineState
-from dashboard.labels import LABELS
+from dashboard.labels import LABELS, error
 from dashboard.wall import make_link
 from tests.dashboard.conftest import PEPPER
 from tests.dashboard.test_desk import close
@@ -265,3 +268,23 @@ def test_audit_entries_read_with_names_and_euros(app: Flask) -> None:
         assert detail("269 cents") == "2,69\xa0€"
         assert detail("printer-1 / walk-in v2") == "Imprimante 3D Prusa / Visiteur v2"
         assert detail("4.50 card") == "4,50\xa0€ carte"
+
+
+def test_refusals_with_values_read_in_french(app: Flask, db: Session) -> None:
+    """Refusals whose message carries a value (a code, a date, a choice) are msgids too: the value
+    goes in as a parameter, the sentence around it is French."""
+    refusals = []
+    for refuse in (
+        lambda: define(db, "Laser!", "Laser", machines=[], actor="t"),
+        lambda: Period.days(date(2026, 3, 2), date(2026, 3, 1), UTC),
+        lambda: takings(db, Period.days(date(2026, 3, 1), date(2026, 3, 1), UTC), by="colour"),
+    ):
+        with pytest.raises(BillingError) as caught:
+            refuse()
+        refusals.append(caught.value)
+    assert str(refusals[0]) == "qualification code 'Laser!': use lowercase letters, digits and hyphens"
+    with app.test_request_context():
+        shown = [error(err) for err in refusals]
+    assert shown[0] == "code de qualification 'Laser!' : utilisez des minuscules, des chiffres et des tirets"
+    assert shown[1] == "la période finit (2026-03-01) avant de commencer (2026-03-02)"
+    assert shown[2].startswith("les recettes se regroupent par ") and shown[2].endswith(", pas 'colour'")
