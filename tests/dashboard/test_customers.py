@@ -129,7 +129,8 @@ def test_a_walk_in_cannot_choose_payment_due(staff: FlaskClient, db: Session) ->
     visit_id, _pin = check_in(staff)
     staff.post(f"/desk/visit/{visit_id}/item", data={"item-item": "plywood-3mm", "item-quantity": "1"})
     response = close(staff, visit_id, "due")
-    assert response.status_code == 400 and "only a company&#39;s invoice can be left to pay" in response.text
+    assert response.status_code == 400 and "seule la facture d&#39;une entreprise peut" in response.text
+    assert "only a company" not in response.text  # the refusal reads in French, not in English
     assert db.get(Visit, visit_id).state == "open"  # type: ignore[union-attr]
 
 
