@@ -35,26 +35,16 @@ from billing.upkeep import counters
 from billing.visits import open_visit
 from broker.services import PrivateMosquitto, PrivateRedis
 from tests.billing.conftest import PEPPER
+from tests.billing.test_service import write_config
 
 TRAINED = "formation requise : découpe laser"
-
-
-def write_config(tmp_path: Path, db_url: str, mosquitto: PrivateMosquitto, redis_url: str) -> Path:
-    (tmp_path / "pepper").write_text(PEPPER)
-    path = tmp_path / "server.toml"
-    path.write_text(
-        f'database_url = "{db_url}"\nredis_url = "{redis_url}"\npepper_file = "pepper"\n'
-        f'[mqtt]\nport = {mosquitto.port}\nclient_id = "billing-{tmp_path.name[-12:]}"\n'
-        '[organisation]\nname = "Fablab"\naddress = "Ici"\nsiret = "1"\n'
-        "[billing]\ngap_wait_s = 0.3\ntick_s = 0.1\nallowlist_time_cost = 1\nallowlist_memory_kib = 64\n"
-    )
-    return path
 
 
 @pytest.fixture
 def server_config(tmp_path: Path, db_url: str, db: Session, mosquitto: PrivateMosquitto,
                   redis_server: PrivateRedis) -> ServerConfig:  # fmt: skip
-    return ServerConfig.from_file(write_config(tmp_path, db_url, mosquitto, redis_server.url), environ={})
+    cheap = "allowlist_time_cost = 1\nallowlist_memory_kib = 64\n"  # Argon2id fast enough for a test
+    return ServerConfig.from_file(write_config(tmp_path, db_url, mosquitto, redis_server.url, cheap), environ={})
 
 
 def start_billing(config: ServerConfig) -> BillingService:

@@ -43,14 +43,16 @@ from tests.recorder import Recorder
 SESSION = "6f0c2a3e-1111-4000-8000-000000000001"
 
 
-def write_config(tmp_path: Path, db_url: str, mosquitto: PrivateMosquitto, redis_url: str) -> Path:
+def write_config(tmp_path: Path, db_url: str, mosquitto: PrivateMosquitto, redis_url: str,
+                 billing: str = "") -> Path:  # fmt: skip
+    """A server.toml for the services a test started; ``billing`` adds lines to its [billing]."""
     (tmp_path / "pepper").write_text(PEPPER)
     path = tmp_path / "server.toml"
     path.write_text(
         f'database_url = "{db_url}"\nredis_url = "{redis_url}"\npepper_file = "pepper"\n'
         f'[mqtt]\nport = {mosquitto.port}\nclient_id = "billing-{tmp_path.name[-12:]}"\n'
         '[organisation]\nname = "Fablab"\naddress = "Ici"\nsiret = "1"\n'
-        "[billing]\ngap_wait_s = 0.3\ntick_s = 0.1\n"
+        f"[billing]\ngap_wait_s = 0.3\ntick_s = 0.1\n{billing}"
     )
     return path
 
