@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from billing.catalogue import add_item
 from billing.config import OrganisationConfig
 from billing.database import make_engine, upgrade
+from billing.ledger.seals import LEDGER_KEY, open_segment
 from billing.models import Category, Customer
 from billing.seed import seed
 from billing.visits import open_visit
@@ -73,6 +74,17 @@ def db(sessions: sessionmaker[Session]) -> Iterator[Session]:
 def any_db(any_engine: Engine) -> Iterator[Session]:
     with sessionmaker(any_engine, expire_on_commit=False)() as session:
         yield session
+
+
+KEY = "0123456789abcdef" * 4  # the ledger key of the keyed sessions
+
+
+@pytest.fixture
+def keyed(any_engine: Engine) -> Iterator[Session]:
+    """A session holding the ledger key on SQLite and PostgreSQL, closed before the schema is dropped."""
+    with sessionmaker(any_engine, expire_on_commit=False, info={LEDGER_KEY: KEY})() as db:
+        open_segment(db, KEY)
+        yield db
 
 
 def walk_in(

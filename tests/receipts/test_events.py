@@ -4,13 +4,11 @@ reordering, rewrite with recomputed hashes and deleted tail is named by ``verify
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-import pytest
-from sqlalchemy import Engine, select, text
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
 
 from billing.customers import erase_visit_name
 from billing.ledger.chain import close_day, link_hash, problems, verify
@@ -18,22 +16,12 @@ from billing.ledger.documents import Chain
 from billing.ledger.events import EVENTS, Event, record_organisation
 from billing.ledger.printing import reprint
 from billing.ledger.receipts import close_with_receipt, issue_credit_note
-from billing.ledger.seals import LEDGER_KEY, open_segment
 from billing.tariffs import set_tariff
 from billing.visits import add_discount
-from tests.receipts.conftest import ORG, walk_in
+from tests.receipts.conftest import KEY, ORG, walk_in
 
-KEY = "fedcba9876543210" * 4
 D1 = datetime(2026, 11, 25, 16, 0, tzinfo=UTC)
 AFTER = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def keyed(any_engine: Engine) -> Iterator[Session]:
-    """A session holding the ledger key, closed before the PostgreSQL schema is dropped."""
-    with sessionmaker(any_engine, expire_on_commit=False, info={LEDGER_KEY: KEY})() as db:
-        open_segment(db, KEY)
-        yield db
 
 
 def _actions(db: Session) -> list[str]:

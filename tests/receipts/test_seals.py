@@ -5,34 +5,22 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
-from sqlalchemy import Engine, select, text
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
 
 from billing.ledger.chain import canonical, close_day, link_hash, problems, verify
 from billing.ledger.documents import Chain, Document
 from billing.ledger.receipts import close_with_receipt, issue_credit_note
-from billing.ledger.seals import LEDGER_KEY, open_segment
 from fabmeter import main
-from tests.receipts.conftest import ORG, walk_in
+from tests.receipts.conftest import KEY, ORG, walk_in
 
-KEY = "0123456789abcdef" * 4
 D1 = datetime(2026, 11, 25, 16, 0, tzinfo=UTC)
 PARIS = ORG.zone
 AFTER = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def keyed(any_engine: Engine) -> Iterator[Session]:
-    """A session holding the ledger key on SQLite and PostgreSQL, closed before the schema is dropped."""
-    with sessionmaker(any_engine, expire_on_commit=False, info={LEDGER_KEY: KEY})() as db:
-        open_segment(db, KEY)
-        yield db
 
 
 def _three_receipts(db: Session) -> list[Document]:
